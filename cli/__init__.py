@@ -1,0 +1,1 @@
+"""The `sovereign` command line."""
