@@ -53,6 +53,8 @@ def resolve(ref: str) -> Path:
     path = Path(ref)
     if path.is_file():
         return path
+    if "/" in ref or ref.endswith((".yaml", ".yml")):
+        raise InputError([Problem(ref, None, "", "no such file")])
     stack_file = countries_dir() / f"Pulumi.{ref}.yaml"
     if stack_file.is_file():
         return stack_file

@@ -1,0 +1,53 @@
+"""sovereign fleet: one table across every country's stack in a folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cli.commands.plan import stack_label
+from cli.output import InvalidInput, console, emit_json, json_option
+from cli.plan_view import fleet_table
+from stacks.loader import InputError, Problem, countries_dir, load_and_design
+
+
+@click.command()
+@click.argument("folder", required=False, type=click.Path(file_okay=False, path_type=Path))
+@json_option
+def fleet(folder: Path | None, as_json: bool) -> None:
+    """Every stack config (Pulumi.*.yaml) in FOLDER (default: countries/), summed up.
+
+    Exit 2 if any stack is invalid; the valid ones are still listed.
+    """
+    folder = folder or countries_dir()
+    files = sorted(folder.glob("Pulumi.*.yaml"))
+    rows, problems = [], []
+    for path in files:
+        try:
+            partnership, design = load_and_design(path)
+        except InputError as exc:
+            problems.extend(exc.problems)
+            continue
+        government = sum(f.share for f in partnership.funding if f.kind.value == "government")
+        rows.append(
+            {
+                "stack": stack_label(str(path)),
+                "country": partnership.country,
+                "mode": partnership.mode.value,
+                "sites": len(design.sites),
+                "new_gpus": design.gpus,
+                "facility_mw": round(design.facility_mw, 3),
+                "capex_usd": design.capex_usd,
+                "government_share": round(government, 6),
+            }
+        )
+    if not files:
+        problems.append(Problem(str(folder), None, "", "no stack configs (Pulumi.*.yaml) here"))
+    if as_json and not problems:
+        emit_json({"ok": True, "stacks": rows})
+        return
+    if not as_json:
+        console().print(fleet_table(rows))
+    if problems:
+        raise InvalidInput(InputError(problems), as_json)
