@@ -75,8 +75,8 @@ _Q3400 = Switch(
     price_usd=Figure(95_000, "estimate: analyst coverage of Quantum-X800 pricing, 2025"),
 )
 _SN5600 = Switch(
-    model="NVIDIA Spectrum-X SN5600 (800GbE)",
-    ports=64,
+    model="NVIDIA Spectrum-X SN5600 (64x800GbE, split 2x400G)",
+    ports=128,
     kw=2.2,
     price_usd=Figure(60_000, "estimate: public reseller list prices for SN5600, 2024"),
 )

@@ -91,9 +91,15 @@ def parse(text: str, name: str) -> Partnership:
                 [Problem(name, None, "config", f"a stack config holds the partnership under '{CONFIG_KEY}'")]
             )
         data = config[CONFIG_KEY]
+    return validate_mapping(data, name, root, prefix)
+
+
+def validate_mapping(
+    data: Any, name: str, root: yaml.Node | None = None, prefix: tuple[Any, ...] = ()
+) -> Partnership:
+    """Validate an already-parsed partnership (a stack config value, a dict from a test)."""
     if not isinstance(data, dict):
         raise InputError([Problem(name, 1, _dotted(prefix), "expected a mapping of partnership fields")])
-
     version = data.get("schema_version")
     if version != SCHEMA_VERSION:
         msg = (

@@ -70,23 +70,23 @@ class RegistryMirror(Model):
 
 class Egress(Model):
     default: Literal["deny", "allow"] = "deny"
-    allowed: tuple[str, ...] = ()
+    allowed: list[str] = []
 
 
 class Sovereignty(Model):
-    data_residency: tuple[str, ...] = Field(
+    data_residency: list[str] = Field(
         min_length=1, description="ISO 3166-1 alpha-2 codes where data may rest"
     )
-    registries: tuple[RegistryMirror, ...] = ()
+    registries: list[RegistryMirror] = []
     egress: Egress = Egress()
-    export_controls: tuple[str, ...] = Field(
-        default=(), description="constraints the build must respect, e.g. 'US EAR 3A090'"
+    export_controls: list[str] = Field(
+        default=[], description="constraints the build must respect, e.g. 'US EAR 3A090'"
     )
 
     @field_validator("data_residency")
     @classmethod
-    def _countries(cls, codes: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(_country(code) for code in codes)
+    def _countries(cls, codes: list[str]) -> list[str]:
+        return [_country(code) for code in codes]
 
 
 class Networks(Model):
@@ -159,7 +159,7 @@ class Site(Model):
     rack_positions: int | None = Field(default=None, gt=0, description="floor space, in racks")
     networks: Networks
     capacity: Capacity
-    ntp_servers: tuple[str, ...] = ()
+    ntp_servers: list[str] = []
     existing: Existing | None = None
 
 
@@ -167,14 +167,14 @@ class Partnership(Model):
     schema_version: Literal[1] = Field(description="bump with a migration when the schema changes")
     name: str = Field(min_length=1, description="title reviewers see, e.g. 'Kenya National AI Compute'")
     country: str = Field(description="ISO 3166-1 alpha-2")
-    languages: tuple[str, ...] = Field(min_length=1, description="official languages, ISO 639-1")
+    languages: list[str] = Field(min_length=1, description="official languages, ISO 639-1")
     currency: str = Field(description="ISO 4217 code")
     usd_rate: float = Field(default=1.0, gt=0, description="units of currency per US dollar")
     operating_authority: str = Field(min_length=1, description="named on login banners and reports")
     mode: Mode
-    funding: tuple[FundingShare, ...] = Field(min_length=1)
+    funding: list[FundingShare] = Field(min_length=1)
     sovereignty: Sovereignty
-    sites: tuple[Site, ...] = Field(min_length=1)
+    sites: list[Site] = Field(min_length=1)
 
     @field_validator("country")
     @classmethod
@@ -183,11 +183,11 @@ class Partnership(Model):
 
     @field_validator("languages")
     @classmethod
-    def _language_codes(cls, codes: tuple[str, ...]) -> tuple[str, ...]:
+    def _language_codes(cls, codes: list[str]) -> list[str]:
         for code in codes:
             if len(code) != 2 or pycountry.languages.get(alpha_2=code.lower()) is None:
                 raise ValueError(f"{code!r} is not an ISO 639-1 language code (e.g. 'en', 'sw')")
-        return tuple(code.lower() for code in codes)
+        return [code.lower() for code in codes]
 
     @field_validator("currency")
     @classmethod
@@ -198,7 +198,7 @@ class Partnership(Model):
 
     @field_validator("funding")
     @classmethod
-    def _shares_sum_to_one(cls, shares: tuple[FundingShare, ...]) -> tuple[FundingShare, ...]:
+    def _shares_sum_to_one(cls, shares: list[FundingShare]) -> list[FundingShare]:
         total = sum(s.share for s in shares)
         if abs(total - 1.0) > SHARE_TOLERANCE:
             raise ValueError(f"funding shares must sum to 1, they sum to {total:.6g}")
@@ -227,7 +227,7 @@ def _country(code: str) -> str:
     return code.upper()
 
 
-def _pools_disjoint_across_sites(sites: tuple[Site, ...]) -> None:
+def _pools_disjoint_across_sites(sites: list[Site]) -> None:
     # Sites of one country share a routed WAN, so their pools must not overlap either.
     seen: list[tuple[str, str, ipaddress.IPv4Network]] = []
     for site in sites:

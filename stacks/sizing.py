@@ -134,7 +134,11 @@ def design_site(site: Site, mode: str) -> SiteDesign:
     target = site.capacity.gpus or site.capacity.scalable_units * platform.su_gpus  # type: ignore[operator]
     nodes = ceil(max(target - counted, 0) / platform.gpus_per_node)
 
-    sized = _size(site, mode, platform, per_rack, nodes)
+    try:
+        sized = _size(site, mode, platform, per_rack, nodes)
+    except SizingError as exc:  # fabric or address pool too small: say what would fit
+        fits = _largest_fit(site, mode, platform, per_rack, nodes, lambda d: True)
+        raise SizingError(f"{exc}; {_fits_text(fits, platform)}") from None
     budget = site.power_budget_mw - (existing.power_mw if existing else 0.0)
     if sized.facility_mw > budget + 1e-9:
         fits = _largest_fit(site, mode, platform, per_rack, nodes, lambda d: d.facility_mw <= budget)

@@ -1,0 +1,153 @@
+"""What a lab is, as data: its name, subnet octet and node count, and every name and path
+derived from them. Recorded in `<lab dir>/lab.json` so other tools (Ansible, testinfra,
+molecule) can find the nodes without importing this package.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lab import network
+from lab.paths import DEFAULT_LAB, RUN_ROOT
+
+LAB_JSON_VERSION = 1
+# ssh binds the ControlMaster socket at `<path>.<16 random chars>` first: sun_path is 108 bytes.
+_SOCKET_BUDGET = 107 - len("/cm-root@10.250.254.254:22") - 17
+
+
+def node_name(lab: str, index: int) -> str:
+    """`node<i>` in the default lab, `<lab>-node<i>` elsewhere.
+
+    Names double as hostnames and as LXC container (and so cgroup) names, which are host-wide:
+    the prefix keeps two labs' nodes apart in `ps`, in cgroups and in Ansible output.
+    """
+    return f"node{index}" if lab == DEFAULT_LAB else f"{lab}-node{index}"
+
+
+@dataclass(frozen=True)
+class Node:
+    index: int
+    name: str
+    ip: str
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    name: str
+    octet: int
+    lab_dir: Path
+    rootfs: Path
+    count: int
+    mirror: dict[str, tuple[str, ...]]  # mirror host -> IPv4 addresses (NAT allows only these)
+
+    # --- network ---
+    @property
+    def bridge(self) -> str:
+        return network.bridge_name(self.octet)
+
+    @property
+    def subnet(self) -> str:
+        return str(network.subnet(self.octet))
+
+    @property
+    def gateway(self) -> str:
+        return network.gateway(self.octet)
+
+    @property
+    def chain(self) -> str:
+        return network.chain_name(self.octet)
+
+    @property
+    def mirror_ips(self) -> tuple[str, ...]:
+        return tuple(sorted({ip for ips in self.mirror.values() for ip in ips}))
+
+    # --- nodes ---
+    @property
+    def nodes(self) -> list[Node]:
+        return [self.node(i) for i in range(1, self.count + 1)]
+
+    def node(self, index: int) -> Node:
+        return Node(index, node_name(self.name, index), network.node_ip(self.octet, index))
+
+    def find(self, name: str) -> Node | None:
+        return next((n for n in self.nodes if n.name == name), None)
+
+    # --- files ---
+    @property
+    def lxc_path(self) -> Path:
+        return self.lab_dir / "lxc"
+
+    @property
+    def ssh_key(self) -> Path:
+        return self.lab_dir / "id_ed25519"
+
+    @property
+    def ssh_config(self) -> Path:
+        return self.lab_dir / "ssh_config"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.lab_dir / "known_hosts"
+
+    @property
+    def inventory(self) -> Path:
+        return self.lab_dir / "inventory.ini"
+
+    @property
+    def lab_json(self) -> Path:
+        return self.lab_dir / "lab.json"
+
+    @property
+    def control_dir(self) -> Path:
+        """Where ssh ControlMaster sockets go: the lab dir, unless its path is too long."""
+        if len(str(self.lab_dir)) <= _SOCKET_BUDGET:
+            return self.lab_dir
+        return RUN_ROOT / f"cm-{self.octet}"
+
+    @property
+    def control_path(self) -> str:
+        return f"{self.control_dir}/cm-%r@%h:%p"
+
+    def node_dir(self, node: Node) -> Path:
+        return self.lxc_path / node.name
+
+    # --- lab.json ---
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": LAB_JSON_VERSION,
+            "name": self.name,
+            "bridge": self.bridge,
+            "subnet": self.subnet,
+            "gateway": self.gateway,
+            "octet": self.octet,
+            "lab_dir": str(self.lab_dir),
+            "lxc_path": str(self.lxc_path),
+            "rootfs": str(self.rootfs),
+            "ssh_key": str(self.ssh_key),
+            "ssh_config": str(self.ssh_config),
+            "known_hosts": str(self.known_hosts),
+            "inventory": str(self.inventory),
+            "mirror": {host: list(ips) for host, ips in self.mirror.items()},
+            "nodes": [{"name": n.name, "ip": n.ip} for n in self.nodes],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LabSpec:
+        return cls(
+            name=data["name"],
+            octet=int(data["octet"]),
+            lab_dir=Path(data["lab_dir"]),
+            rootfs=Path(data["rootfs"]),
+            count=len(data["nodes"]),
+            mirror={host: tuple(ips) for host, ips in data.get("mirror", {}).items()},
+        )
+
+    @classmethod
+    def load(cls, lab_dir: Path) -> LabSpec | None:
+        try:
+            return cls.from_json(json.loads((lab_dir / "lab.json").read_text()))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None

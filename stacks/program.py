@@ -1,0 +1,45 @@
+"""The stack's layers, built in dependency order from a validated partnership.
+
+Kept apart from __main__.py so tests can run it under Pulumi's mocks with any partnership.
+"""
+
+from __future__ import annotations
+
+import pulumi
+
+from stacks.fabric import Fabric, FabricArgs
+from stacks.partnership import Partnership
+from stacks.site import Site, SiteArgs
+from stacks.sizing import design
+from stacks.summary import plan_summary
+
+
+OUTPUTS = ("country", "mode", "totals", "funding", "sites", "fabrics")
+
+
+def build(partnership: Partnership) -> dict[str, object]:
+    planned = design(partnership)
+    summary = plan_summary(partnership, planned)
+    sites, fabrics = {}, {}
+    for site_design in planned.sites:
+        site = Site(site_design.site, SiteArgs(design=site_design))
+        fabric = Fabric(
+            f"{site_design.site}-fabric",
+            FabricArgs(plan=site_design.fabric),
+            pulumi.ResourceOptions(parent=site),
+        )
+        sites[site_design.site] = site.summary
+        fabrics[site_design.site] = fabric.summary
+
+    # Output names are an interface (docs/outputs.md): the report and other stacks read them.
+    outputs = {
+        "country": partnership.country,
+        "mode": partnership.mode.value,
+        "totals": summary["totals"],
+        "funding": summary["funding"],
+        "sites": sites,
+        "fabrics": fabrics,
+    }
+    for key in OUTPUTS:
+        pulumi.export(key, outputs[key])
+    return outputs

@@ -1,0 +1,89 @@
+"""Fast tier: the program under Pulumi's mocks (the real engine runs it in the lab tier)."""
+
+from __future__ import annotations
+
+import pulumi
+import pytest
+
+from stacks.loader import load
+
+
+class Mocks(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.resources: list[pulumi.runtime.MockResourceArgs] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        self.resources.append(args)
+        return f"{args.name}-id", args.inputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return {}
+
+
+@pytest.fixture
+def mocks():
+    m = Mocks()
+    pulumi.runtime.set_mocks(m, preview=False)
+    yield m
+
+
+def test_components_are_registered_with_type_tokens_and_parents(mocks):
+    from stacks.program import build
+    from stacks.site import Site
+
+    partnership = load("ke-staging")
+
+    outputs = {}
+
+    @pulumi.runtime.test
+    def run():
+        outputs.update(build(partnership))
+        return pulumi.Output.from_input(None)
+
+    run()
+    assert set(outputs) == {"country", "mode", "totals", "funding", "sites", "fabrics"}
+    from stacks.sizing import design
+
+    assert outputs["totals"]["new_gpus"] == design(partnership).gpus
+    types = {(r.typ, r.name) for r in mocks.resources}
+    for site in partnership.sites:
+        assert ("sovereign:site:Site", site.name) in types
+        assert ("sovereign:fabric:Fabric", f"{site.name}-fabric") in types
+    assert Site.__init__.__annotations__  # typed args, read by people and tools
+
+
+def test_site_summary_output_carries_the_design(mocks):
+    from stacks.site import Site, SiteArgs
+    from stacks.sizing import design
+
+    planned = design(load("ke-staging")).sites[0]
+
+    @pulumi.runtime.test
+    def run():
+        site = Site(planned.site, SiteArgs(design=planned))
+
+        def check(summary):
+            assert summary["capacity"]["new_gpus"] == planned.gpus
+            assert summary["power"]["facility_mw"] == planned.facility_mw
+            assert summary["ip_plan"]["data"]["first"] == planned.pools["data"].first
+            assert "fabric" not in summary
+
+        return site.summary.apply(check)
+
+    run()
+
+
+def test_fabric_summary_output(mocks):
+    from stacks.fabric import Fabric, FabricArgs
+    from stacks.sizing import design
+
+    plan = design(load("ke-staging")).sites[0].fabric
+
+    @pulumi.runtime.test
+    def run():
+        fabric = Fabric("f", FabricArgs(plan=plan))
+        return fabric.summary.apply(
+            lambda s: (s["leaves"] == plan.leaves and s["switches"] == plan.switches) or pytest.fail(s)
+        )
+
+    run()
