@@ -210,7 +210,9 @@ def _size(site: Site, mode: str, platform: Platform, per_rack: int, nodes: int) 
                 site.name,
             ),
         }
-    except (FabricTooLarge, PoolExhausted) as exc:
+    except FabricTooLarge as exc:
+        raise SizingError(f"site {site.name!r}: {exc}") from None
+    except PoolExhausted as exc:
         raise SizingError(str(exc)) from None
     it_kw = (
         nodes * platform.kw_per_node.value
