@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from functools import lru_cache
 
 # The first addresses of every pool are kept for gateways, VRRP and infrastructure services.
 RESERVED_PER_POOL = 16
@@ -35,7 +36,21 @@ class PoolPlan:
     def address(self, index: int) -> str:
         if not 0 <= index < self.allocated:
             raise IndexError(f"{self.pool}: index {index} outside 0..{self.allocated - 1}")
-        return str(ipaddress.ip_address(self.first) + index)
+        return dotted_quad(self.first_int + index)
+
+    @property
+    def first_int(self) -> int:
+        return _to_int(self.first) if self.first else 0
+
+
+@lru_cache(maxsize=4096)
+def _to_int(address: str) -> int:
+    return int(ipaddress.IPv4Address(address))
+
+
+def dotted_quad(n: int) -> str:
+    # ipaddress objects cost ~20x more; inventories address every node of a site.
+    return f"{n >> 24}.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
 
 
 def plan_pool(pool: str, cidr: str, existing: int, needed: int, site: str) -> PoolPlan:

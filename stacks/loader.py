@@ -18,6 +18,8 @@ from stacks.partnership import SCHEMA_VERSION, Partnership
 from stacks.sizing import PartnershipDesign, SizingErrors, design
 
 CONFIG_KEY = "sovereign:partnership"
+# libyaml's parser where installed: planning a large fleet is mostly YAML parsing.
+_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -75,8 +77,8 @@ def load(ref: str | Path) -> Partnership:
 
 def parse(text: str, name: str) -> Partnership:
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=_YamlLoader)
+        data = yaml.load(text, Loader=_YamlLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
@@ -139,6 +141,8 @@ def _message(error: dict[str, Any]) -> str:
     elif msg.startswith("Assertion failed, "):
         msg = msg[len("Assertion failed, ") :]
     got = error.get("input")
+    if isinstance(got, bool) and kind == "string_type":
+        return f"YAML read this as {got!r} (as it does NO, no, yes, on, off): quote it, e.g. 'NO'"
     if kind not in ("value_error",) and not isinstance(got, (dict, list)):
         msg = f"{msg} (got {got!r})"
     return msg
@@ -181,8 +185,8 @@ def load_and_design(ref: str | Path) -> tuple[Partnership, PartnershipDesign]:
         return partnership, design(partnership)
     except SizingErrors as exc:
         text = path.read_text(encoding="utf-8")
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        prefix = _prefix(yaml.safe_load(text))
+        root = yaml.compose(text, Loader=_YamlLoader)
+        prefix = _prefix(yaml.load(text, Loader=_YamlLoader))
         problems = []
         for index, error in exc.errors:
             loc = prefix + ("sites", index, "capacity")

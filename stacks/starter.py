@@ -47,6 +47,7 @@ DEFAULT_ENV = "staging"
 DEFAULT_SITE = "site-1"
 _ENV = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _SLUG = TypeAdapter(Slug)
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when present: ~10x faster
 
 # Each site gets three consecutive /16s from 10.<first octet>.0.0; 10.0-9 are left to whatever the
 # country's WAN already uses. Placeholders all the same: the comments ask for the real plan.
@@ -103,12 +104,12 @@ def build_starter(
 ) -> Starter:
     code, name = _country(country)
     mode = _mode(template)
-    if not _ENV.match(env):
+    if not _ENV.fullmatch(env):
         raise StarterError("env", f"{env!r} is not a slug: lower-case a-z, 0-9 and '-', e.g. 'staging'")
     site_names = _site_names(sites)
     languages, languages_guessed = _languages(code)
     currency, currency_guessed = _currency(code)
-    government = f"Government of {name}"
+    government = f"Government of {_with_article(name)}"
     domain = f"registry.{code.lower()}.example"  # RFC 2606 reserved: cannot be mistaken for real
     partnership = Partnership(
         schema_version=1,
@@ -128,14 +129,17 @@ def build_starter(
             ),
             egress=Egress(default="deny", allowed=(domain,)),
         ),
-        sites=tuple(_site(site, index, mode, code) for index, site in enumerate(site_names)),
+        sites=tuple(
+            _site(site, index, mode, code, shared_secret=len(site_names) == 1)
+            for index, site in enumerate(site_names)
+        ),
     )
     guessed = {"languages"} if languages_guessed else set()
     guessed |= {"currency"} if currency_guessed else set()
     return Starter(partnership=partnership, env=env, country_name=name, guessed=frozenset(guessed))
 
 
-def _site(name: str, index: int, mode: Mode, country: str) -> Site:
+def _site(name: str, index: int, mode: Mode, country: str, *, shared_secret: bool) -> Site:
     octet = _FIRST_POOL_OCTET + 3 * index
     networks = Networks(
         data=f"10.{octet}.0.0/16", storage=f"10.{octet + 1}.0.0/16", oob=f"10.{octet + 2}.0.0/16"
@@ -174,7 +178,8 @@ def _site(name: str, index: int, mode: Mode, country: str) -> Site:
             cluster=ExistingCluster(
                 name=f"{country.lower()}-{name}-existing",
                 api_endpoint=f"https://api.{name}.{country.lower()}.example:6443",
-                kubeconfig_secret="kubeconfig",
+                # One cluster per site, so one secret each once there are several.
+                kubeconfig_secret="kubeconfig" if shared_secret else f"kubeconfig-{name}",
             ),
         ),
     )
@@ -197,6 +202,12 @@ def _country(value: str) -> tuple[str, str]:
 def _common_name(country: Any) -> str:
     # 'Korea, Republic of' reads badly in a title; pycountry keeps the everyday name apart.
     return getattr(country, "common_name", None) or country.name
+
+
+def _with_article(name: str) -> str:
+    # "Government of the United States", "... of the Philippines", but "... of Kenya".
+    plural = name.endswith(("Islands", "lands", "pines", "Bahamas", "Gambia", "Maldives", "Comoros"))
+    return f"the {name}" if name.startswith("United ") or name.endswith("Republic") or plural else name
 
 
 def _mode(template: str | Mode) -> Mode:
@@ -284,13 +295,22 @@ def write_stack_config(text: str, directory: Path, stack: str, *, force: bool = 
 
 
 def to_yaml(value: Any) -> str:
-    """One value as inline YAML (flow style), quoted only where YAML needs it."""
+    """One value as inline YAML, quoted only where YAML needs it, safe inside `{...}` and `[...]`."""
     if isinstance(value, jinja2.Undefined):
         str(value)  # StrictUndefined raises here, naming the missing variable
-    text = yaml.safe_dump(
-        _plain(value), default_flow_style=True, width=10**6, allow_unicode=True, sort_keys=False
+    plain = _plain(value)
+    if isinstance(plain, (list, dict)):
+        return _flow(plain)
+    # Dumped as a one-item list, so a scalar is quoted for flow context too: a party named
+    # "Bonaire, Sint Eustatius and Saba" must stay one value inside a `{party: ...}` mapping.
+    return _flow([plain])[1:-1]
+
+
+def _flow(value: list | dict) -> str:
+    text = yaml.dump(
+        value, Dumper=_DUMPER, default_flow_style=True, width=10**6, allow_unicode=True, sort_keys=False
     )
-    return text.removesuffix("\n").removesuffix("\n...")
+    return text.removesuffix("\n")
 
 
 def _plain(value: Any) -> Any:

@@ -1,0 +1,112 @@
+"""`sovereign new <country> --template expand|greenfield`: write a starter stack config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from stacks.loader import countries_dir
+from stacks.partnership import Mode
+from stacks.starter import (
+    DEFAULT_ENV,
+    StackExists,
+    Starter,
+    StarterError,
+    build_starter,
+    render_stack_config,
+    write_stack_config,
+)
+
+# How each StarterError.param appears on the command line.
+_PARAM_HINTS = {"country": "'COUNTRY'", "template": "'--template'", "env": "'--env'", "site": "'--site'"}
+
+
+class InvalidInput(click.ClickException):
+    exit_code = 2
+
+
+@click.command("new")
+@click.argument("country")
+@click.option(
+    "--template",
+    "template",
+    required=True,
+    type=click.Choice([m.value for m in Mode]),
+    help="greenfield: an empty site; expand: an existing data centre and cluster.",
+)
+@click.option(
+    "--env", default=DEFAULT_ENV, show_default=True, help="Environment; the stack is <country>-<env>."
+)
+@click.option("--site", "sites", multiple=True, metavar="NAME", help="Site name; repeat for several sites.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory to write to (default: the countries directory).",
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing stack config.")
+@click.option("--json", "as_json", is_flag=True, help="Print {path, stack} as JSON.")
+def new(
+    country: str,
+    template: str,
+    env: str,
+    sites: tuple[str, ...],
+    out: Path | None,
+    force: bool,
+    as_json: bool,
+) -> None:
+    """Write a starter partnership for COUNTRY (ISO 3166-1 alpha-2, e.g. KE) as a stack config.
+
+    The file validates as written; every value marked FILL IN is a placeholder to replace.
+    """
+    try:
+        starter = build_starter(country, template, env, sites)
+    except StarterError as exc:
+        raise click.BadParameter(exc.message, param_hint=_PARAM_HINTS[exc.param]) from None
+    directory = out or countries_dir()
+    text = render_stack_config(starter)
+    try:
+        path = write_stack_config(text, directory, starter.stack, force=force)
+    except StackExists as exc:
+        raise InvalidInput(f"{exc.path} already exists; pass --force to overwrite it") from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {directory}: {exc.strerror or exc}") from None
+
+    if as_json:
+        click.echo(json.dumps({"path": str(path), "stack": starter.stack}))
+    else:
+        _print_next_steps(starter, path, text.count("FILL IN"), in_countries_dir=out is None)
+
+
+def _print_next_steps(starter: Starter, path: Path, fill_ins: int, *, in_countries_dir: bool) -> None:
+    # `validate`/`plan` find a stack by name only in the countries directory; elsewhere, by path.
+    ref = starter.stack if in_countries_dir else str(path)
+    console = Console(soft_wrap=True)  # paths and commands stay whole, for copy and paste
+    console.print(
+        f"[green]Wrote[/] {escape(str(path))} (stack [bold]{starter.stack}[/]): "
+        f"{escape(starter.country_name)}, {starter.mode} template."
+    )
+    console.print(f"It validates as written; {fill_ins} lines are marked FILL IN. Next:")
+    steps = [
+        "replace every FILL IN value with the agreed figure",
+        f"sovereign validate {ref}",
+        f"sovereign plan {ref}",
+    ]
+    steps += [
+        f"store the kubeconfig of site {site}'s existing cluster: "
+        f"pulumi config set --secret -s {starter.stack} {secret} < kubeconfig.yaml"
+        for site, secret in _kubeconfig_secrets(starter)
+    ]
+    for number, step in enumerate(steps, 1):
+        console.print(f"  {number}. {escape(step)}", highlight=False)
+
+
+def _kubeconfig_secrets(starter: Starter) -> list[tuple[str, str]]:
+    return [
+        (site.name, site.existing.cluster.kubeconfig_secret)
+        for site in starter.partnership.sites
+        if site.existing is not None and site.existing.cluster is not None
+    ]

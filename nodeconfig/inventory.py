@@ -1,0 +1,148 @@
+"""Ansible inventory for a site: from the site design, or from the lab's nodes standing in for it.
+
+Group layout (the playbook assigns roles by these groups):
+    gpu -> su01, su02, ...   GPU nodes by scalable unit (one shard each for parallel runs)
+    storage                  parallel-filesystem servers
+    management               control plane / head nodes
+Role inputs that follow from the partnership (NTP, registry mirrors, banner authority, expected
+GPUs, InfiniBand interfaces) are group vars; nothing secret is ever put in the inventory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from nodeconfig.nodes import NodePlan, iter_nodes
+from nodeconfig.runner import Shard
+from stacks.catalog import PLATFORMS, FabricKind
+from stacks.partnership import Partnership, Site
+from stacks.sizing import SiteDesign
+
+# /etc/hosts lists every node only while that stays small; larger sites rely on DNS.
+HOSTS_FILE_LIMIT = 512
+STORAGE_PREFIX_FALLBACK = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Admin:
+    name: str
+    ssh_keys: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Host:
+    name: str
+    group: str
+    su: int | None
+    address: str  # where Ansible connects
+    vars: dict[str, Any]
+
+
+def site_vars(partnership: Partnership, site: Site, design: SiteDesign, admins: Iterable[Admin]) -> dict[str, Any]:
+    """Role inputs shared by every node of the site, derived from the validated partnership."""
+    platform = PLATFORMS[design.platform]
+    return {
+        "sovereign_country": partnership.country,
+        "sovereign_site": site.name,
+        "baseline_admin_users": [{"name": a.name, "ssh_keys": list(a.ssh_keys)} for a in admins],
+        "hardening_banner_authority": partnership.operating_authority,
+        "time_sync_servers": list(site.ntp_servers),
+        "container_runtime_registry_mirrors": {
+            r.upstream: [r.mirror] for r in partnership.sovereignty.registries
+        },
+        "nvidia_host_expected_gpu_model": platform.gpu_model,
+        "infiniband_expected_rate_gbps": platform.fabric.link_gbps,
+        "infiniband_mode": "roce" if platform.fabric.kind is FabricKind.ROCE else "ipoib",
+    }
+
+
+def design_hosts(design: SiteDesign) -> list[Host]:
+    platform = PLATFORMS[design.platform]
+    prefix = _prefix(design.pools["storage"].cidr)
+    hosts = []
+    for node in iter_nodes(design):
+        hosts.append(Host(node.name, node.group, node.su, node.data_ip, _node_vars(node, platform, prefix)))
+    return hosts
+
+
+def lab_hosts(design: SiteDesign, lab_nodes: list[dict[str, str]]) -> list[Host]:
+    """Lab nodes stand in for the design's first nodes: management, storage, then GPU nodes.
+
+    They keep their lab addresses (Ansible must reach them) and carry the design node's other
+    inputs; a lab node has no GPU or HCA, so it expects none — the checks that need hardware
+    run against fixtures, and on real hardware as they are.
+    """
+    by_group: dict[str, list[NodePlan]] = {"gpu": [], "storage": [], "management": []}
+    wanted = len(lab_nodes)
+    for node in iter_nodes(design):
+        if len(by_group[node.group]) < wanted:
+            by_group[node.group].append(node)
+        if all(len(v) >= wanted for v in by_group.values()):
+            break
+    order = ["management", "storage"] if wanted >= 3 else (["storage"] if wanted == 2 else [])
+    picks = [by_group[g].pop(0) for g in order if by_group[g]]
+    picks += by_group["gpu"][: wanted - len(picks)]
+    hosts = []
+    for lab_node, node in zip(lab_nodes, picks):
+        node_vars = {
+            "sovereign_stands_in_for": node.name,
+            "sovereign_rack": node.rack,
+            "nvidia_host_expected_gpu_count": 0,
+            "infiniband_expected_ports": 0,
+            "infiniband_interfaces": [],
+        }
+        hosts.append(Host(lab_node["name"], node.group, node.su, lab_node["ip"], node_vars))
+    return hosts
+
+
+def build_inventory(hosts: list[Host], group_vars: dict[str, Any]) -> dict[str, Any]:
+    gpu_children: dict[str, Any] = {}
+    groups: dict[str, dict[str, Any]] = {"storage": {}, "management": {}}
+    hosts_entries = [{"name": h.name, "ip": h.address} for h in hosts[:HOSTS_FILE_LIMIT]]
+    for host in hosts:
+        entry = {"ansible_host": host.address, **host.vars}
+        if host.group == "gpu":
+            gpu_children.setdefault(_su_group(host.su), {"hosts": {}})["hosts"][host.name] = entry
+        else:
+            groups[host.group][host.name] = entry
+    return {
+        "all": {
+            "vars": {**group_vars, "baseline_hosts": hosts_entries},
+            "children": {
+                "gpu": {"children": gpu_children},
+                "storage": {"hosts": groups["storage"]},
+                "management": {"hosts": groups["management"]},
+            },
+        }
+    }
+
+
+def shards_for(inventory: dict[str, Any]) -> list[Shard]:
+    """One shard per scalable unit, plus one for storage and management together."""
+    children = inventory["all"]["children"]
+    shards = [Shard(su, su) for su, group in children["gpu"]["children"].items() if group["hosts"]]
+    if children["storage"]["hosts"] or children["management"]["hosts"]:
+        shards.append(Shard("infra", "storage:management"))
+    return shards
+
+
+def _su_group(su: int | None) -> str:
+    return f"su{su or 1:02d}"
+
+
+def _prefix(cidr: str) -> int:
+    return int(cidr.rsplit("/", 1)[1]) if "/" in cidr else STORAGE_PREFIX_FALLBACK
+
+
+def _node_vars(node: NodePlan, platform, prefix: int) -> dict[str, Any]:
+    node_vars: dict[str, Any] = {"sovereign_rack": node.rack, "sovereign_bmc": node.bmc_ip}
+    if node.group == "gpu":
+        node_vars["nvidia_host_expected_gpu_count"] = platform.gpus_per_node
+        node_vars["infiniband_expected_ports"] = platform.fabric.rails
+    if node.storage_ip:
+        mode = "roce" if platform.fabric.kind is FabricKind.ROCE else "ipoib"
+        name = "ib0" if mode == "ipoib" else "eth1"
+        node_vars["infiniband_interfaces"] = [{"name": name, "mode": mode, "address": f"{node.storage_ip}/{prefix}"}]
+    return node_vars
