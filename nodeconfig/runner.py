@@ -138,6 +138,7 @@ def run_playbook(
         runs = []
         for shard in shards:
             pattern = shard.limit if not limit else f"{shard.limit}:&{limit}"
+            (run_dir / shard.name).mkdir(exist_ok=True)
             thread, runner = ansible_runner.run_async(
                 private_data_dir=str(run_dir / shard.name),
                 artifact_dir=str(run_dir / "artifacts"),

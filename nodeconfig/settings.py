@@ -6,6 +6,8 @@ one. Everything is passed as environment variables, so no ansible.cfg in the tre
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +34,8 @@ PROFILES = {p.name: p for p in (TUNED, STOCK)}
 
 def ansible_env(profile: Profile, *, ssh_config: Path | None, state_dir: Path, forks: int | None = None) -> dict[str, str]:
     env = {
+        # ansible-playbook from this interpreter's environment, even when it is not activated.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "ANSIBLE_ROLES_PATH": str(ROLES_PATH),
         "ANSIBLE_HOST_KEY_CHECKING": "False",  # lab nodes get new host keys on every `lab up`
         "ANSIBLE_RETRY_FILES_ENABLED": "False",

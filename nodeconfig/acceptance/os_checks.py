@@ -1,0 +1,80 @@
+"""Small pure comparisons shared by the OS-level role checks (baseline, hardening, ...).
+
+Each takes what a command printed or a file contained, and what the role variables promise, and
+returns findings. The check modules do the reading; these do the judging, so they are testable
+with literal text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from nodeconfig.acceptance.findings import Finding, failed, passed
+
+
+def _words(value: Any) -> list[str]:
+    # sysctl prints multi-value keys tab-separated ("4096\t87380\t134217728"); roles write spaces.
+    return str(value).split()
+
+
+def parse_sysctl(text: str) -> dict[str, str]:
+    """`sysctl key1 key2 ...` prints `key = value` per readable key."""
+    values = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(" = ")
+        if sep:
+            values[key.strip()] = value.strip()
+    return values
+
+
+def sysctl_findings(check: str, observed: Mapping[str, str], expected: Mapping[str, Any]) -> list[Finding]:
+    wrong = []
+    for key, want in sorted(expected.items()):
+        have = observed.get(key)
+        if have is None:
+            wrong.append(f"{key} unreadable (want {want})")
+        elif _words(have) != _words(want):
+            wrong.append(f"{key} = {have} (want {want})")
+    if wrong:
+        return [failed(check, "; ".join(wrong))]
+    return [passed(check, f"{len(expected)} kernel settings as designed")]
+
+
+def config_lines(text: str, comment: str = "#") -> list[str]:
+    """Non-comment lines of a config file, whitespace-normalised."""
+    return [" ".join(line.split()) for line in text.splitlines() if line.strip() and not line.lstrip().startswith(comment)]
+
+
+def lines_findings(check: str, path: str, text: str | None, wanted: Iterable[str]) -> list[Finding]:
+    """Every wanted line (whitespace-normalised) is present in the file."""
+    want = [" ".join(w.split()) for w in wanted]
+    if text is None:
+        return [failed(check, f"{path} is missing")]
+    have = set(config_lines(text))
+    absent = [w for w in want if w not in have]
+    if absent:
+        return [failed(check, f"{path} lacks: " + "; ".join(absent))]
+    return [passed(check, f"{path}: {len(want)} settings as designed")]
+
+
+def properties_findings(check: str, observed: Mapping[str, str], expected: Mapping[str, Any]) -> list[Finding]:
+    """`systemctl show -p A,B` style key=value output against expected values."""
+    wrong = [
+        f"{key}={observed.get(key, '<unset>')} (want {want})"
+        for key, want in sorted(expected.items())
+        if _words(observed.get(key, "")) != _words(want)
+    ]
+    if wrong:
+        return [failed(check, "; ".join(wrong))]
+    return [passed(check, ", ".join(f"{k}={v}" for k, v in sorted(expected.items())))]
+
+
+def parse_properties(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+def missing_findings(check: str, what: str, missing: list[str], total: int) -> list[Finding]:
+    if missing:
+        return [failed(check, f"{what} missing: {', '.join(missing)}")]
+    return [passed(check, f"all {total} {what} present")]

@@ -1,0 +1,152 @@
+"""configure(): from a stack or partnership file to a finished Ansible run on its nodes.
+
+Targets either the site design's nodes (real hardware: names and addresses from the IP plan) or
+a local lab whose nodes stand in for the design's first nodes.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nodeconfig.inventory import Admin, build_inventory, design_hosts, lab_hosts, shards_for, site_vars
+from nodeconfig.runner import EventSink, RunResult, run_playbook
+from nodeconfig.settings import TUNED, Profile
+from stacks.loader import InputError, Problem, load_and_design, resolve
+
+STATE_ROOT = Path(os.environ.get("SOVEREIGN_STATE", Path.home() / ".local/state/sovereign"))
+LAB_ADMIN = "sovadmin"
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a run addresses: the inventory, how to reach it, and where its state lives."""
+
+    stack: str
+    inventory: dict[str, Any]
+    ssh_config: Path | None
+    state_dir: Path
+
+
+def plan_target(ref: str, *, site: str | None = None, lab: str | None = None) -> Target:
+    partnership, planned = load_and_design(ref)
+    stack = _stack_name(ref)
+    sites = {s.name: (s, d) for s, d in zip(partnership.sites, planned.sites)}
+    if site is not None and site not in sites:
+        raise InputError([Problem(str(resolve(ref)), None, "--site", f"no site {site!r}; the stack has: {', '.join(sites)}")])
+    spec, site_design = sites[site] if site else next(iter(sites.values()))
+    if lab is None:
+        admins = _stack_admins(ref)
+        hosts, ssh_config = design_hosts(site_design), None
+        state = STATE_ROOT / "configure" / stack / spec.name
+    else:
+        lab_spec = _lab(lab)
+        key = Path(str(lab_spec.ssh_key) + ".pub").read_text(encoding="utf-8").strip()
+        admins = [*_stack_admins(ref), Admin(LAB_ADMIN, (key,))]
+        hosts = lab_hosts(site_design, [{"name": n.name, "ip": n.ip} for n in lab_spec.nodes])
+        ssh_config = lab_spec.ssh_config
+        state = STATE_ROOT / "configure" / f"lab-{lab}"
+    inventory = build_inventory(hosts, site_vars(partnership, spec, site_design, admins))
+    return Target(stack=stack, inventory=inventory, ssh_config=ssh_config, state_dir=state)
+
+
+def configure(
+    target: Target,
+    *,
+    secrets_file: Path | None = None,
+    check: bool = False,
+    diff: bool = False,
+    tags: str | None = None,
+    limit: str | None = None,
+    profile: Profile = TUNED,
+    total_forks: int | None = None,
+    on_event: EventSink | None = None,
+) -> RunResult:
+    secrets = _secret_vars(secrets_file, target.inventory) if secrets_file else None
+    run_dir = target.state_dir / "runs" / time.strftime("%Y%m%dT%H%M%S") 
+    suffix = 0
+    while run_dir.exists():
+        suffix += 1
+        run_dir = run_dir.with_name(f"{run_dir.name.split('.')[0]}.{suffix}")
+    return run_playbook(
+        inventory=target.inventory,
+        shards=shards_for(target.inventory),
+        run_dir=run_dir,
+        state_dir=target.state_dir,
+        ssh_config=target.ssh_config,
+        secrets=secrets,
+        profile=profile,
+        total_forks=total_forks,
+        check=check,
+        diff=diff,
+        tags=tags,
+        limit=limit,
+        on_event=on_event,
+    )
+
+
+def _stack_name(ref: str) -> str:
+    name = resolve(ref).name
+    if name.startswith("Pulumi.") and name.endswith(".yaml"):
+        return name[len("Pulumi.") : -len(".yaml")]
+    return Path(name).stem
+
+
+def _stack_admins(ref: str) -> list[Admin]:
+    """Administrators from the stack config key `sovereign:admins` ([{name, ssh_keys}])."""
+    path = resolve(ref)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config = data.get("config") if isinstance(data, dict) else None
+    raw = (config or {}).get("sovereign:admins", [])
+    admins = []
+    for index, item in enumerate(raw if isinstance(raw, list) else [None]):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise InputError([Problem(str(path), None, f"config.sovereign:admins[{index}]", "expected {name, ssh_keys: [...]}")])
+        admins.append(Admin(item["name"], tuple(item.get("ssh_keys") or ())))
+    return admins
+
+
+def _lab(name: str):
+    from lab.nodes import NodeLab
+
+    spec = NodeLab(name).spec()
+    if spec is None or not spec.count:
+        raise InputError([Problem(f"lab {name!r}", None, "--lab", f"no lab nodes; start them with `sovereign lab nodes up --name {name}`")])
+    return spec
+
+
+def _secret_vars(path: Path, inventory: dict[str, Any]) -> dict[str, Any]:
+    """Secrets file -> the role variables that carry them. The file must be private (0600)."""
+    where = str(path)
+    try:
+        mode = path.stat().st_mode
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError([Problem(where, None, "", f"cannot read secrets: {exc}")]) from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise InputError([Problem(where, None, "", "secrets file is readable by others: chmod 600 it")])
+    if not isinstance(data, dict):
+        raise InputError([Problem(where, 1, "", "expected a mapping")])
+    unknown = set(data) - {"admin_password_hashes", "registry_credentials"}
+    if unknown:
+        raise InputError([Problem(where, None, k, "unknown secret (expected admin_password_hashes, registry_credentials)") for k in sorted(unknown)])
+    out: dict[str, Any] = {}
+    hashes = data.get("admin_password_hashes") or {}
+    if hashes:
+        admins = inventory["all"]["vars"]["baseline_admin_users"]
+        missing = sorted(set(hashes) - {a["name"] for a in admins})
+        if missing:
+            raise InputError([Problem(where, None, f"admin_password_hashes.{m}", "no such admin in sovereign:admins") for m in missing])
+        out["baseline_admin_users"] = [
+            {**a, **({"password_hash": hashes[a["name"]]} if a["name"] in hashes else {})} for a in admins
+        ]
+    credentials = data.get("registry_credentials") or {}
+    if credentials:
+        out["container_runtime_registry_credentials"] = credentials
+    return out
