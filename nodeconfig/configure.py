@@ -6,7 +6,6 @@ a local lab whose nodes stand in for the design's first nodes.
 
 from __future__ import annotations
 
-import os
 import stat
 import time
 from dataclasses import dataclass
@@ -15,12 +14,12 @@ from typing import Any
 
 import yaml
 
+from lab.paths import state_root
 from nodeconfig.inventory import Admin, build_inventory, design_hosts, lab_hosts, shards_for, site_vars
 from nodeconfig.runner import EventSink, RunResult, run_playbook
 from nodeconfig.settings import TUNED, Profile
 from stacks.loader import InputError, Problem, load_and_design, resolve
 
-STATE_ROOT = Path(os.environ.get("SOVEREIGN_STATE", Path.home() / ".local/state/sovereign"))
 LAB_ADMIN = "sovadmin"
 
 
@@ -44,14 +43,14 @@ def plan_target(ref: str, *, site: str | None = None, lab: str | None = None) ->
     if lab is None:
         admins = _stack_admins(ref)
         hosts, ssh_config = design_hosts(site_design), None
-        state = STATE_ROOT / "configure" / stack / spec.name
+        state = state_root() / "configure" / stack / spec.name
     else:
         lab_spec = _lab(lab)
         key = Path(str(lab_spec.ssh_key) + ".pub").read_text(encoding="utf-8").strip()
         admins = [*_stack_admins(ref), Admin(LAB_ADMIN, (key,))]
         hosts = lab_hosts(site_design, [{"name": n.name, "ip": n.ip} for n in lab_spec.nodes])
         ssh_config = lab_spec.ssh_config
-        state = STATE_ROOT / "configure" / f"lab-{lab}"
+        state = state_root() / "configure" / f"lab-{lab}"
     inventory = build_inventory(hosts, site_vars(partnership, spec, site_design, admins))
     return Target(stack=stack, inventory=inventory, ssh_config=ssh_config, state_dir=state)
 
