@@ -149,3 +149,11 @@ def _secret_vars(path: Path, inventory: dict[str, Any]) -> dict[str, Any]:
     if credentials:
         out["container_runtime_registry_credentials"] = credentials
     return out
+
+
+def write_inventory(target: Target) -> Path:
+    """The target's inventory as a file (for verify and for people), beside its runs."""
+    target.state_dir.mkdir(parents=True, exist_ok=True)
+    path = target.state_dir / "inventory.yml"
+    path.write_text(yaml.safe_dump(target.inventory, sort_keys=False), encoding="utf-8")
+    return path
