@@ -16,7 +16,7 @@ import yaml
 
 from lab.paths import state_root
 from nodeconfig.inventory import Admin, build_inventory, design_hosts, lab_hosts, shards_for, site_vars
-from nodeconfig.runner import EventSink, RunResult, run_playbook
+from nodeconfig.runner import EventSink, RunResult, Shard, run_playbook
 from nodeconfig.settings import TUNED, Profile
 from stacks.loader import InputError, Problem, load_and_design, resolve
 
@@ -75,7 +75,7 @@ def configure(
         run_dir = run_dir.with_name(f"{run_dir.name.split('.')[0]}.{suffix}")
     return run_playbook(
         inventory=target.inventory,
-        shards=shards_for(target.inventory),
+        shards=shards_for(target.inventory) if profile.sharded else [Shard("all", "all")],
         run_dir=run_dir,
         state_dir=target.state_dir,
         ssh_config=target.ssh_config,

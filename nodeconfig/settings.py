@@ -24,11 +24,12 @@ class Profile:
     pipelining: bool
     control_persist: str | None  # None: a new SSH connection for every task
     fact_cache: bool
+    sharded: bool  # one ansible-runner process per scalable unit, or one for everything
     strategy: str = "linear"
 
 
-TUNED = Profile("tuned", forks=50, pipelining=True, control_persist="600s", fact_cache=True)
-STOCK = Profile("stock", forks=5, pipelining=False, control_persist=None, fact_cache=False)
+TUNED = Profile("tuned", forks=50, pipelining=True, control_persist="600s", fact_cache=True, sharded=True)
+STOCK = Profile("stock", forks=5, pipelining=False, control_persist=None, fact_cache=False, sharded=False)
 PROFILES = {p.name: p for p in (TUNED, STOCK)}
 
 

@@ -144,17 +144,19 @@ _ENV.filters.update(
 )
 
 
-def _render(value: Any, context: Mapping[str, Any], depth: int = 0) -> Any:
+def _render(value: Any, context: Mapping[str, Any], errors: list[str], depth: int = 0) -> Any:
+    """Render templates inside value; what cannot be rendered stays as is, its reason in errors."""
     if isinstance(value, str) and "{{" in value and depth < 5:
         try:
             rendered = _ENV.from_string(value).render(context)
-        except (jinja2.TemplateError, TypeError, ValueError):
+        except (jinja2.TemplateError, TypeError, ValueError) as exc:
+            errors.append(str(exc))
             return value
-        return _render(rendered, context, depth + 1)
+        return _render(rendered, context, errors, depth + 1)
     if isinstance(value, list):
-        return [_render(v, context, depth) for v in value]
+        return [_render(v, context, errors, depth) for v in value]
     if isinstance(value, dict):
-        return {k: _render(v, context, depth) for k, v in value.items()}
+        return {k: _render(v, context, errors, depth) for k, v in value.items()}
     return value
 
 
@@ -170,7 +172,13 @@ class Vars(Mapping[str, Any]):
     ):
         defaults, role_vars = role_layers(roles_dir, family) if roles_dir else ({}, {})
         merged = {**defaults, **hostvars, **role_vars}
-        self._data = {k: _render(v, merged) for k, v in merged.items()}
+        self._data: dict[str, Any] = {}
+        self._errors: dict[str, str] = {}  # variable -> why it could not be rendered
+        for key, value in merged.items():
+            errors: list[str] = []
+            self._data[key] = _render(value, merged, errors)
+            if errors:
+                self._errors[key] = errors[0]
 
     def __getitem__(self, key: str) -> Any:
         return self._data[key]
@@ -191,8 +199,9 @@ class Vars(Mapping[str, Any]):
             if default is _REQUIRED:
                 raise ExpectationError(f"{name} is undefined: set it in the inventory or the role's defaults")
             return default
-        if isinstance(value, str) and "{{" in value:
-            raise ExpectationError(f"{name} = {value!r} needs facts to render; set it in the inventory")
+        if name in self._errors:
+            # Usually a variable the inventory must provide, or one only facts can give.
+            raise ExpectationError(f"{name} cannot be rendered: {self._errors[name]}")
         return value
 
     # Each accessor raises when the variable is undefined unless a default is given: a check

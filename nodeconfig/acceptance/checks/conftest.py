@@ -139,6 +139,15 @@ def node_vars(host: Any, request: pytest.FixtureRequest) -> Vars:
         raise ExpectationError(f"{host.backend.get_hostname()}: {exc}") from None
 
 
+@pytest.fixture(scope="module")
+def container(host: Any) -> str | None:
+    """The container technology the node runs in ("lxc", ...), or None on a VM or bare metal.
+    Roles leave kernel-wide state (sysctls, auditd, modules) to the host inside a container,
+    so checks of that state read the configuration there instead of the live kernel."""
+    out = host.run("systemd-detect-virt --container")
+    return out.stdout.strip() if out.rc == 0 and out.stdout.strip() not in ("", "none") else None
+
+
 @pytest.fixture
 def conclude(record_property: Callable[[str, object], None]) -> Callable[[Iterable[Finding]], None]:
     """Turn findings into the test's outcome; passing findings' messages go to the report."""
