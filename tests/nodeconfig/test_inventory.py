@@ -1,0 +1,80 @@
+"""Inventory from the design and from the lab: groups, shards, role inputs, nothing secret."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from cli.main import cli
+from nodeconfig.configure import _secret_vars
+from nodeconfig.inventory import Admin, build_inventory, design_hosts, lab_hosts, shards_for, site_vars
+from stacks.loader import InputError, load_and_design
+
+
+def _inventory(stack="in-staging", lab_nodes=None):
+    partnership, planned = load_and_design(stack)
+    site, design = partnership.sites[0], planned.sites[0]
+    hosts = lab_hosts(design, lab_nodes) if lab_nodes else design_hosts(design)
+    return partnership, design, build_inventory(hosts, site_vars(partnership, site, design, [Admin("ops", ("ssh-ed25519 AAAA ops",))]))
+
+
+def test_design_inventory_groups_by_scalable_unit():
+    _, design, inventory = _inventory()
+    gpu = inventory["all"]["children"]["gpu"]["children"]
+    assert list(gpu) == [f"su{i:02d}" for i in range(1, design.scalable_units + 1)]
+    assert sum(len(g["hosts"]) for g in gpu.values()) == design.nodes.gpu
+    assert len(inventory["all"]["children"]["storage"]["hosts"]) == design.nodes.storage
+    first = next(iter(gpu["su01"]["hosts"].values()))
+    assert first["ansible_host"] == design.pools["data"].first
+    assert first["nvidia_host_expected_gpu_count"] == 8
+
+
+def test_shards_one_per_scalable_unit_plus_infra():
+    _, design, inventory = _inventory()
+    shards = shards_for(inventory)
+    assert [s.name for s in shards] == [f"su{i:02d}" for i in range(1, design.scalable_units + 1)] + ["infra"]
+
+
+def test_role_inputs_come_from_the_partnership():
+    partnership, _, inventory = _inventory()
+    v = inventory["all"]["vars"]
+    assert v["hardening_banner_authority"] == partnership.operating_authority
+    assert v["time_sync_servers"] == list(partnership.sites[0].ntp_servers)
+    assert set(v["container_runtime_registry_mirrors"]) == {r.upstream for r in partnership.sovereignty.registries}
+
+
+def test_lab_nodes_stand_in_for_management_storage_and_gpu():
+    _, _, inventory = _inventory(lab_nodes=[{"name": f"n{i}", "ip": f"10.250.9.{10 + i}"} for i in (1, 2, 3)])
+    children = inventory["all"]["children"]
+    assert list(children["management"]["hosts"]) == ["n1"]
+    assert list(children["storage"]["hosts"]) == ["n2"]
+    assert list(children["gpu"]["children"]["su01"]["hosts"]) == ["n3"]
+    assert children["gpu"]["children"]["su01"]["hosts"]["n3"]["nvidia_host_expected_gpu_count"] == 0
+
+
+def test_secrets_file_must_be_private_and_known(tmp_path):
+    _, _, inventory = _inventory()
+    path = tmp_path / "s.yml"
+    path.write_text("admin_password_hashes: {ops: '$6$x$y'}\n")
+    path.chmod(0o644)
+    with pytest.raises(InputError, match="chmod 600"):
+        _secret_vars(path, inventory)
+    path.chmod(0o600)
+    assert _secret_vars(path, inventory)["baseline_admin_users"][0]["password_hash"] == "$6$x$y"
+    path.write_text("admin_password_hashes: {nobody: '$6$x$y'}\n")
+    with pytest.raises(InputError, match="no such admin"):
+        _secret_vars(path, inventory)
+    path.write_text("tokens: {}\n")
+    with pytest.raises(InputError, match="unknown secret"):
+        _secret_vars(path, inventory)
+
+
+def test_configure_bad_input_exits_2(tmp_path):
+    assert CliRunner().invoke(cli, ["configure", "zz-nowhere"]).exit_code == 2
+    result = CliRunner().invoke(cli, ["configure", "ke-staging", "--site", "atlantis"])
+    assert result.exit_code == 2 and "atlantis" in result.output
+    result = CliRunner().invoke(cli, ["configure", "ke-staging", "--lab", "never-started"])
+    assert result.exit_code == 2 and "lab nodes up" in result.output
