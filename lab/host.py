@@ -99,7 +99,15 @@ def ensure_host_packages(progress: Progress | None = None) -> list[str]:
     if progress:
         progress(f"installing host packages: {' '.join(packages)}")
     # Other engineers' tools may hold the dpkg lock for a while: wait rather than fail.
-    install = ["apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "--no-install-recommends", *packages]
+    install = [
+        "apt-get",
+        "-o",
+        "DPkg::Lock::Timeout=600",
+        "install",
+        "-y",
+        "--no-install-recommends",
+        *packages,
+    ]
     update = ["apt-get", "-o", "DPkg::Lock::Timeout=600", "update"]
     if not _apt_lists_present():
         run(update, what="apt-get update", timeout=900)

@@ -33,10 +33,6 @@ class Mirror:
     def ips(self) -> tuple[str, ...]:
         return tuple(sorted({ip for ips in self.addresses.values() for ip in ips}))
 
-    def hosts_lines(self) -> list[str]:
-        """/etc/hosts lines: nodes have no DNS, so the mirror's name must resolve locally."""
-        return [f"{ips[0]} {host}" for host, ips in sorted(self.addresses.items()) if ips]
-
 
 def parse_deb822_uris(text: str) -> list[str]:
     """`URIs:` values of deb822 .sources stanzas (several may share one field)."""

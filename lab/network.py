@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import shlex
+import subprocess
 import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -76,7 +77,9 @@ def filter_rules(bridge: str, mirror_ips: Iterable[str]) -> list[list[str]]:
     """Rules of the lab's filter chain: nodes talk to each other and to the mirror, nothing else."""
     rules = [["-i", bridge, "-o", bridge, "-j", "ACCEPT"]]
     for ip in mirror_ips:
-        rules.append(["-i", bridge, "-d", ip, "-p", "tcp", "-m", "multiport", "--dports", "80,443", "-j", "ACCEPT"])
+        rules.append(
+            ["-i", bridge, "-d", ip, "-p", "tcp", "-m", "multiport", "--dports", "80,443", "-j", "ACCEPT"]
+        )
     rules += [
         ["-o", bridge, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
         ["-i", bridge, "-j", "DROP"],
@@ -86,7 +89,10 @@ def filter_rules(bridge: str, mirror_ips: Iterable[str]) -> list[list[str]]:
 
 
 def nat_rules(mirror_ips: Iterable[str]) -> list[list[str]]:
-    return [["-d", ip, "-p", "tcp", "-m", "multiport", "--dports", "80,443", "-j", "MASQUERADE"] for ip in mirror_ips]
+    return [
+        ["-d", ip, "-p", "tcp", "-m", "multiport", "--dports", "80,443", "-j", "MASQUERADE"]
+        for ip in mirror_ips
+    ]
 
 
 def jump(table: str, octet: int, lab: str) -> tuple[str, list[str]]:
@@ -116,7 +122,9 @@ def host_networks() -> list[tuple[str, ipaddress.IPv4Network]]:
     return found
 
 
-def octet_clash(octet: int, claimed: dict[int, str], own_lab: str) -> str | None:
+def octet_clash(
+    octet: int, claimed: dict[int, str], own_lab: str, networks: list[tuple[str, ipaddress.IPv4Network]]
+) -> str | None:
     """Why `octet` cannot serve `own_lab` (another lab's claim, a foreign bridge or route), or None."""
     holder = claimed.get(octet)
     if holder is not None and holder != own_lab:
@@ -124,15 +132,17 @@ def octet_clash(octet: int, claimed: dict[int, str], own_lab: str) -> str | None
     bridge = bridge_name(octet)
     if holder is None and link_exists(bridge):
         return f"bridge {bridge} exists but belongs to no lab"
-    for dev, net in host_networks():
+    for dev, net in networks:
         if dev != bridge and net.overlaps(subnet(octet)):
             return f"{net} is already routed via {dev}"
     return None
 
 
 # --- host changes ------------------------------------------------------------------------------
-def _ipt(table: str, *args: str, check: bool = True):  # noqa: ANN202 - CompletedProcess
-    return run(["iptables", *_IPT_WAIT, "-t", table, *args], what=f"iptables -t {table} {args[0]}", check=check)
+def _ipt(table: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return run(
+        ["iptables", *_IPT_WAIT, "-t", table, *args], what=f"iptables -t {table} {args[0]}", check=check
+    )
 
 
 def _chain_exists(table: str, chain: str) -> bool:
@@ -180,7 +190,7 @@ def links_down(octet: int) -> None:
     """Delete the bridge and any veth of this lab that outlived its container."""
     prefix = f"sov{octet}n"
     for dev in sorted(p.name for p in Path("/sys/class/net").iterdir()):
-        if dev == bridge_name(octet) or (dev.startswith(prefix) and dev[len(prefix):].isdigit()):
+        if dev == bridge_name(octet) or (dev.startswith(prefix) and dev[len(prefix) :].isdigit()):
             run(["ip", "link", "del", dev], what=f"deleting {dev}", check=False)
 
 

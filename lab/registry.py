@@ -42,6 +42,18 @@ class Registry:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
+    @contextmanager
+    def lab_lock(self, name: str) -> Iterator[None]:
+        """One operation at a time on one lab. Kept here, not in the lab dir, which `down` deletes."""
+        locks = self.root / "locks"
+        locks.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(locks / f"{name}.lock", "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
     def claims(self) -> list[Claim]:
         """Live claims; a claim whose lab directory is gone is stale and dropped."""
         found: list[Claim] = []

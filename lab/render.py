@@ -71,26 +71,28 @@ def known_hosts(spec: LabSpec, host_keys: Mapping[str, str]) -> str:
 def lxc_config(spec: LabSpec, node: Node) -> str:
     """A privileged system container booting systemd on an overlay of the shared base."""
     ndir = spec.node_dir(node)
-    return "\n".join([
-        HEADER.format(name=spec.name),
-        # common.conf rather than the lxc-templates package's debian.common.conf: one host
-        # package fewer; the lines below are what that file adds for Debian.
-        "lxc.include = /usr/share/lxc/config/common.conf",
-        "lxc.tty.dir =",
-        "lxc.arch = linux64",
-        f"lxc.uts.name = {node.name}",
-        f"lxc.rootfs.path = overlay:{spec.rootfs}:{ndir / 'delta0'}",
-        "lxc.apparmor.profile = unconfined",
-        # systemd powers off on SIGRTMIN+4; LXC's default SIGPWR would make lxc-stop wait it out.
-        "lxc.signal.halt = SIGRTMIN+4",
-        f"lxc.console.logfile = {ndir / 'console.log'}",
-        "lxc.net.0.type = veth",
-        f"lxc.net.0.link = {spec.bridge}",
-        f"lxc.net.0.veth.pair = {network.veth_name(spec.octet, node.index)}",
-        "lxc.net.0.flags = up",
-        "lxc.net.0.name = eth0",
-        f"lxc.net.0.hwaddr = 00:16:3e:{spec.octet:02x}:{node.index // 256:02x}:{node.index % 256:02x}",
-        f"lxc.net.0.ipv4.address = {node.ip}/24",
-        f"lxc.net.0.ipv4.gateway = {spec.gateway}",
-        "",
-    ])
+    return "\n".join(
+        [
+            HEADER.format(name=spec.name),
+            # common.conf rather than the lxc-templates package's debian.common.conf: one host
+            # package fewer; the lines below are what that file adds for Debian.
+            "lxc.include = /usr/share/lxc/config/common.conf",
+            "lxc.tty.dir =",
+            "lxc.arch = linux64",
+            f"lxc.uts.name = {node.name}",
+            f"lxc.rootfs.path = overlay:{spec.rootfs}:{ndir / 'delta0'}",
+            "lxc.apparmor.profile = unconfined",
+            # systemd powers off on SIGRTMIN+4; LXC's default SIGPWR would make lxc-stop wait it out.
+            "lxc.signal.halt = SIGRTMIN+4",
+            f"lxc.console.logfile = {ndir / 'console.log'}",
+            "lxc.net.0.type = veth",
+            f"lxc.net.0.link = {spec.bridge}",
+            f"lxc.net.0.veth.pair = {network.veth_name(spec.octet, node.index)}",
+            "lxc.net.0.flags = up",
+            "lxc.net.0.name = eth0",
+            f"lxc.net.0.hwaddr = 00:16:3e:{spec.octet:02x}:{node.index // 256:02x}:{node.index % 256:02x}",
+            f"lxc.net.0.ipv4.address = {node.ip}/24",
+            f"lxc.net.0.ipv4.gateway = {spec.gateway}",
+            "",
+        ]
+    )

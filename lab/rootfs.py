@@ -14,7 +14,6 @@ import shutil
 import time
 from pathlib import Path
 
-from lab.errors import LabError
 from lab.host import Progress, remove_tree, run
 from lab.mirror import Mirror
 from lab.paths import cache_root
@@ -25,18 +24,32 @@ INCLUDE = ("systemd-sysv", "dbus", "openssh-server", "python3", "python3-apt", "
 # Downloaded into /var/cache/apt/archives but NOT installed: the roles install them, and each
 # node then reads the .debs from the shared lower layer instead of fetching them again.
 PRESEED = (
-    "chrony", "auditd", "containerd", "rdma-core", "ibverbs-utils", "perftest",
-    "prometheus-node-exporter", "kmod", "pciutils", "ca-certificates", "curl", "gnupg",
+    "chrony",
+    "auditd",
+    "containerd",
+    "rdma-core",
+    "ibverbs-utils",
+    "perftest",
+    "prometheus-node-exporter",
+    "kmod",
+    "pciutils",
+    "ca-certificates",
+    "curl",
+    "gnupg",
 )
 # Bump when the recipe below changes in a way the lists above do not show.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 STAMP = "etc/sovereign-lab-rootfs.json"
 
 # sshd: host keys are per node (written into the delta); generate any missing type at start.
-_SSH_DROPIN = "[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n"
+_SSH_DROPIN = (
+    "[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n"
+)
 # Containers lack CAP_SYS_TIME: chronyd -x keeps time service semantics without touching the
 # clock the host shares with every container.
-_CHRONY_DROPIN = "[Unit]\nConditionCapability=\n[Service]\nExecStart=\nExecStart=!/usr/sbin/chronyd $DAEMON_OPTS -x\n"
+_CHRONY_DROPIN = (
+    "[Unit]\nConditionCapability=\n[Service]\nExecStart=\nExecStart=!/usr/sbin/chronyd $DAEMON_OPTS -x\n"
+)
 
 
 def recipe_id() -> str:
@@ -55,8 +68,9 @@ def is_current(rootfs: Path) -> bool:
         return False
 
 
-def ensure_rootfs(mirror: Mirror, *, cache: Path | None = None, in_use: bool = False,
-                  progress: Progress | None = None) -> Path:
+def ensure_rootfs(
+    mirror: Mirror, *, cache: Path | None = None, in_use: bool = False, progress: Progress | None = None
+) -> Path:
     """The base rootfs, built when missing or stale (stale but `in_use` by a lab: kept)."""
     dest = rootfs_path(cache)
     if dest.is_dir() and (is_current(dest) or in_use):
@@ -90,8 +104,18 @@ def ensure_rootfs(mirror: Mirror, *, cache: Path | None = None, in_use: bool = F
 
 
 def _build(root: Path, mirror: Mirror, progress: Progress | None) -> None:
-    run(["debootstrap", "--variant=minbase", f"--include={','.join(INCLUDE)}", SUITE, root, mirror.archive_uri],
-        what="debootstrap", timeout=3600)
+    run(
+        [
+            "debootstrap",
+            "--variant=minbase",
+            f"--include={','.join(INCLUDE)}",
+            SUITE,
+            root,
+            mirror.archive_uri,
+        ],
+        what="debootstrap",
+        timeout=3600,
+    )
     # Same sources as the host (deb822), so nodes use exactly the mirror NAT lets them reach.
     (root / "etc/apt/sources.list").unlink(missing_ok=True)
     sources = root / "etc/apt/sources.list.d"
@@ -100,17 +124,33 @@ def _build(root: Path, mirror: Mirror, progress: Progress | None) -> None:
     if not any(sources.glob("*.sources")):
         (sources / "debian.sources").write_text(
             f"Types: deb\nURIs: {mirror.archive_uri}\nSuites: {SUITE} {SUITE}-updates\nComponents: main\n"
-            "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
+            "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+        )
     if progress:
         progress("pre-seeding the apt archive cache: " + " ".join(PRESEED))
     # Lists stay in the image: a node can install before its first `apt update`.
     run(["chroot", root, "apt-get", "update"], what="apt-get update in the rootfs", timeout=900)
-    run(["chroot", root, "apt-get", "install", "-y", "--download-only", *PRESEED],
-        what="pre-seeding the apt cache", timeout=1800)
+    # debootstrap leaves the .debs of what it installed: drop them, keep only the pre-seeds.
+    run(["chroot", root, "apt-get", "clean"], what="apt-get clean in the rootfs")
+    run(
+        ["chroot", root, "apt-get", "install", "-y", "--download-only", *PRESEED],
+        what="pre-seeding the apt cache",
+        timeout=1800,
+    )
     _make_generic(root)
-    (root / STAMP).write_text(json.dumps(
-        {"recipe": recipe_id(), "suite": SUITE, "mirror": mirror.archive_uri, "include": INCLUDE,
-         "preseed": PRESEED, "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, indent=2))
+    (root / STAMP).write_text(
+        json.dumps(
+            {
+                "recipe": recipe_id(),
+                "suite": SUITE,
+                "mirror": mirror.archive_uri,
+                "include": INCLUDE,
+                "preseed": PRESEED,
+                "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            },
+            indent=2,
+        )
+    )
 
 
 def _make_generic(root: Path) -> None:

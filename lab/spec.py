@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import network
-from lab.paths import DEFAULT_LAB, RUN_ROOT
+from lab.paths import RUN_ROOT
 
 LAB_JSON_VERSION = 1
 # ssh binds the ControlMaster socket at `<path>.<16 random chars>` first: sun_path is 108 bytes.
@@ -19,12 +19,14 @@ _SOCKET_BUDGET = 107 - len("/cm-root@10.250.254.254:22") - 17
 
 
 def node_name(lab: str, index: int) -> str:
-    """`node<i>` in the default lab, `<lab>-node<i>` elsewhere.
+    """`<lab>-node<i>`, in every lab including `default`.
 
-    Names double as hostnames and as LXC container (and so cgroup) names, which are host-wide:
-    the prefix keeps two labs' nodes apart in `ps`, in cgroups and in Ansible output.
+    Node names double as hostnames and LXC container names, and container names become cgroup
+    names (`lxc.payload.<name>`), which are host-wide. Plain `node1` would collide with any other
+    `node1` container on the host (a second lab, a scratch nodesim): LXC then renames cgroups
+    behind our back and leftover checks can no longer tell whose is whose.
     """
-    return f"node{index}" if lab == DEFAULT_LAB else f"{lab}-node{index}"
+    return f"{lab}-node{index}"
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,10 @@ _out = Console()
 _err = Console(stderr=True)
 
 name_option = click.option(
-    "--name", envvar="SOVEREIGN_LAB", default=None, metavar="NAME",
+    "--name",
+    envvar="SOVEREIGN_LAB",
+    default=None,
+    metavar="NAME",
     help="Lab to act on (default: $SOVEREIGN_LAB, else 'default'); labs run side by side.",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
@@ -69,7 +72,9 @@ def _emit(data: dict[str, Any]) -> None:
 def _render_status(status: LabStatus) -> None:
     spec = status.spec
     if spec is None:
-        _out.print(f"lab [bold]{status.name}[/bold]: no nodes (run `sovereign lab nodes up --name {status.name}`)")
+        _out.print(
+            f"lab [bold]{status.name}[/bold]: no nodes (run `sovereign lab nodes up --name {status.name}`)"
+        )
         return
     table = Table(title=f"lab {status.name}: {spec.bridge} {spec.subnet}", title_justify="left")
     for column in ("node", "ip", "state", "ssh"):
@@ -78,7 +83,8 @@ def _render_status(status: LabStatus) -> None:
         colour = "green" if node.state == "RUNNING" else "yellow"
         table.add_row(node.name, node.ip, f"[{colour}]{node.state}[/{colour}]", "yes" if node.ssh else "no")
     _out.print(table)
-    _out.print(f"inventory  {spec.inventory}\nssh        ssh -F {spec.ssh_config} {spec.nodes[0].name if spec.nodes else ''}")
+    first = spec.nodes[0].name if spec.nodes else ""
+    _out.print(f"inventory  {spec.inventory}\nssh        ssh -F {spec.ssh_config} {first}", highlight=False)
 
 
 @click.group("lab")
@@ -92,10 +98,19 @@ def nodes() -> None:
 
 
 @nodes.command("up")
-@click.option("--count", type=click.IntRange(1, MAX_NODES), default=None,
-              help="Nodes wanted (default: the lab's current count, or 3). Never removes nodes.")
-@click.option("--timeout", type=click.FloatRange(1), default=120.0, show_default=True,
-              help="Seconds to wait for SSH on every node.")
+@click.option(
+    "--count",
+    type=click.IntRange(1, MAX_NODES),
+    default=None,
+    help="Nodes wanted (default: the lab's current count, or 3). Never removes nodes.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(1),
+    default=120.0,
+    show_default=True,
+    help="Seconds to wait for SSH on every node.",
+)
 @name_option
 @json_option
 def up(count: int | None, timeout: float, name: str | None, as_json: bool) -> None:

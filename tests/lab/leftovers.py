@@ -38,8 +38,14 @@ def leftovers(lab: dict[str, Any]) -> list[str]:
     nodes = [n["name"] for n in lab["nodes"]]
     found: list[str] = []
     # processes: LXC monitors and ssh ControlMasters / clients of this lab
-    found += [f"process: {c}" for c in _cmdlines() if lab_dir in c and c.startswith(("[lxc monitor]", "ssh", "lxc-"))]
-    found += [f"process: {c}" for c in _cmdlines() if c.startswith("ssh") and f"/run/sovereign/lab/cm-{octet}/" in c]
+    found += [
+        f"process: {c}"
+        for c in _cmdlines()
+        if lab_dir in c and c.startswith(("[lxc monitor]", "ssh", "lxc-"))
+    ]
+    found += [
+        f"process: {c}" for c in _cmdlines() if c.startswith("ssh") and f"/run/sovereign/lab/cm-{octet}/" in c
+    ]
     # mounts (the overlay and anything under the lab dir)
     found += [f"mount: {line}" for line in Path("/proc/mounts").read_text().splitlines() if lab_dir in line]
     # links: the bridge and the nodes' host-side veths

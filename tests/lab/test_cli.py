@@ -53,7 +53,9 @@ def test_count_out_of_range_is_a_usage_error(runner: CliRunner) -> None:
     assert runner.invoke(lab, ["nodes", "up", "--count", "0"]).exit_code == 2
 
 
-def test_unexpected_errors_exit_1_without_traceback(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unexpected_errors_exit_1_without_traceback(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def boom(self: NodeLab) -> None:
         raise RuntimeError("disk on fire")
 

@@ -37,9 +37,15 @@ def test_ssh_config_reuses_connections_and_pins_host_keys(tmp_path: Path) -> Non
     spec = make_spec(tmp_path)
     text = render.ssh_config(spec)
     assert "Host ci-node2\n  HostName 10.250.42.12\n" in text
-    for line in ("ControlMaster auto", "ControlPersist 60s", f"ControlPath {spec.control_path}",
-                 f"IdentityFile {spec.ssh_key}", f"UserKnownHostsFile {spec.known_hosts}",
-                 "StrictHostKeyChecking yes", "User root"):
+    for line in (
+        "ControlMaster auto",
+        "ControlPersist 60s",
+        f"ControlPath {spec.control_path}",
+        f"IdentityFile {spec.ssh_key}",
+        f"UserKnownHostsFile {spec.known_hosts}",
+        "StrictHostKeyChecking yes",
+        "User root",
+    ):
         assert f"  {line}\n" in text
 
 
@@ -84,7 +90,10 @@ def test_etc_hosts_resolves_mirror_and_peers(tmp_path: Path) -> None:
 
 def test_known_hosts_lists_name_and_ip(tmp_path: Path) -> None:
     spec = make_spec(tmp_path, count=1)
-    assert render.known_hosts(spec, {"ci-node1": "ssh-ed25519 AAAA"}) == "ci-node1,10.250.42.11 ssh-ed25519 AAAA\n"
+    assert (
+        render.known_hosts(spec, {"ci-node1": "ssh-ed25519 AAAA"})
+        == "ci-node1,10.250.42.11 ssh-ed25519 AAAA\n"
+    )
 
 
 @pytest.mark.parametrize("index", [1, 7, 244])
@@ -92,8 +101,10 @@ def test_lxc_config_is_an_overlay_on_the_shared_base(tmp_path: Path, index: int)
     spec = make_spec(tmp_path, count=index)
     node = spec.node(index)
     conf = dict(
-        (k.strip(), v.strip()) for k, _, v in
-        (line.partition("=") for line in render.lxc_config(spec, node).splitlines() if "=" in line)
+        (k.strip(), v.strip())
+        for k, _, v in (
+            line.partition("=") for line in render.lxc_config(spec, node).splitlines() if "=" in line
+        )
     )
     assert conf["lxc.rootfs.path"] == f"overlay:{spec.rootfs}:{spec.node_dir(node) / 'delta0'}"
     assert conf["lxc.uts.name"] == node.name

