@@ -124,6 +124,7 @@ class LabSpec:
             "bridge": self.bridge,
             "subnet": self.subnet,
             "gateway": self.gateway,
+            "ntp_server": self.gateway,  # lab/ntp.py: stands in for the site's NTP servers
             "octet": self.octet,
             "lab_dir": str(self.lab_dir),
             "lxc_path": str(self.lxc_path),

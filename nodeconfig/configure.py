@@ -51,7 +51,10 @@ def plan_target(ref: str, *, site: str | None = None, lab: str | None = None) ->
         hosts = lab_hosts(site_design, [{"name": n.name, "ip": n.ip} for n in lab_spec.nodes])
         ssh_config = lab_spec.ssh_config
         state = state_root() / "configure" / f"lab-{lab}"
-    inventory = build_inventory(hosts, site_vars(partnership, spec, site_design, admins))
+    group_vars = site_vars(partnership, spec, site_design, admins)
+    if lab is not None:  # the site's NTP servers are out of reach; the lab serves time instead
+        group_vars["time_sync_servers"] = [lab_spec.gateway]
+    inventory = build_inventory(hosts, group_vars)
     return Target(stack=stack, inventory=inventory, ssh_config=ssh_config, state_dir=state)
 
 
