@@ -23,6 +23,7 @@ from stacks.sizing import SiteDesign
 # /etc/hosts lists every node only while that stays small; larger sites rely on DNS.
 HOSTS_FILE_LIMIT = 512
 STORAGE_PREFIX_FALLBACK = 16
+STORAGE_HCA_PORTS = 1  # one storage-fabric port per storage server in the design
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,7 @@ def site_vars(partnership: Partnership, site: Site, design: SiteDesign, admins: 
         },
         "nvidia_host_expected_gpu_model": platform.gpu_model,
         "infiniband_expected_rate_gbps": platform.fabric.link_gbps,
-        "infiniband_mode": "roce" if platform.fabric.kind is FabricKind.ROCE else "ipoib",
+        "infiniband_link_layer": "Ethernet" if platform.fabric.kind is FabricKind.ROCE else "InfiniBand",
     }
 
 
@@ -90,7 +91,7 @@ def lab_hosts(design: SiteDesign, lab_nodes: list[dict[str, str]]) -> list[Host]
             "sovereign_stands_in_for": node.name,
             "sovereign_rack": node.rack,
             "nvidia_host_expected_gpu_count": 0,
-            "infiniband_expected_ports": 0,
+            "infiniband_expected_port_count": 0,
             "infiniband_interfaces": [],
         }
         hosts.append(Host(lab_node["name"], node.group, node.su, lab_node["ip"], node_vars))
@@ -140,7 +141,9 @@ def _node_vars(node: NodePlan, platform, prefix: int) -> dict[str, Any]:
     node_vars: dict[str, Any] = {"sovereign_rack": node.rack, "sovereign_bmc": node.bmc_ip}
     if node.group == "gpu":
         node_vars["nvidia_host_expected_gpu_count"] = platform.gpus_per_node
-        node_vars["infiniband_expected_ports"] = platform.fabric.rails
+        node_vars["infiniband_expected_port_count"] = platform.fabric.rails
+    elif node.group == "storage":
+        node_vars["infiniband_expected_port_count"] = STORAGE_HCA_PORTS
     if node.storage_ip:
         mode = "roce" if platform.fabric.kind is FabricKind.ROCE else "ipoib"
         name = "ib0" if mode == "ipoib" else "eth1"

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from cli.output import EnvironmentMissing, InvalidInput, OperationFailed, console, emit_json, json_option
-from nodeconfig.acceptance.run import VerifyError, verify as run_verify, verify_local
+from nodeconfig.acceptance.run import VerifyError, VerifyInputError, verify as run_verify, verify_local
 from nodeconfig.configure import plan_target, write_inventory
 from stacks.loader import InputError
 
@@ -37,6 +37,8 @@ def verify(ref, site, lab_name, limit, roles, local_vars, failures_only, as_json
             report = run_verify(write_inventory(target), ssh_config=target.ssh_config, limit=limit, roles=roles or None)
     except InputError as exc:
         raise InvalidInput(exc, as_json) from None
+    except VerifyInputError as exc:
+        raise click.BadParameter(str(exc)) from None  # exit 2: the input is wrong
     except VerifyError as exc:
         raise EnvironmentMissing(str(exc)) from None
     if as_json:

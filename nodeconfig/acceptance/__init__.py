@@ -4,6 +4,6 @@ Public API: `verify(inventory, ...)` / `verify_local(vars_file, ...)` -> `Verify
 """
 
 from nodeconfig.acceptance.report import ReportRow, VerifyReport
-from nodeconfig.acceptance.run import VerifyError, verify, verify_local
+from nodeconfig.acceptance.run import VerifyError, VerifyInputError, verify, verify_local
 
-__all__ = ["ReportRow", "VerifyError", "VerifyReport", "verify", "verify_local"]
+__all__ = ["ReportRow", "VerifyError", "VerifyInputError", "VerifyReport", "verify", "verify_local"]

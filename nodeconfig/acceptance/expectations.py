@@ -47,13 +47,16 @@ GPU_VARS: dict[str, str] = {
     "ecc": "nvidia_host_ecc_enabled",
     "persistence": "nvidia_host_persistence_mode",
     "fabric_manager": "nvidia_host_fabric_manager_enabled",
+    "driver_mode": "nvidia_host_driver_mode",
 }
+# As roles/infiniband/defaults/main.yml documents them ("read by the acceptance suite").
 IB_VARS: dict[str, str] = {
     "port_count": "infiniband_expected_port_count",
     "rate_gbps": "infiniband_expected_rate_gbps",
-    "link_layer": "infiniband_link_layer",
+    "link_layer": "infiniband_link_layer",  # InfiniBand, or Ethernet for a RoCE fabric
     "hcas": "infiniband_expected_hcas",
 }
+_LINK_LAYERS = ("InfiniBand", "Ethernet")
 
 
 _REQUIRED = object()  # sentinel: the accessor's caller gave no default
@@ -297,6 +300,7 @@ def gpu_expectations(v: Vars) -> GpuExpectations:
         ecc=v.get_bool(n["ecc"], True),
         persistence=v.get_bool(n["persistence"], True),
         fabric_manager=v.get_bool(n["fabric_manager"], None),
+        driver_mode=_choice(v.get_str(n["driver_mode"], "host"), n["driver_mode"], ("host", "operator")),
         sources=dict(n),
     )
 
@@ -306,7 +310,20 @@ def ib_expectations(v: Vars) -> IbExpectations:
     return IbExpectations(
         port_count=v.get_int(n["port_count"], 0),
         rate_gbps=v.get_float(n["rate_gbps"], None),
-        link_layer=v.get_str(n["link_layer"], "InfiniBand"),
+        link_layer=_link_layer(v.get_str(n["link_layer"], "InfiniBand"), n["link_layer"]),
         hcas=tuple(str(h) for h in v.get_list(n["hcas"], [])),
         sources=dict(n),
     )
+
+
+def _link_layer(value: str, var: str) -> str:
+    for layer in _LINK_LAYERS:  # sysfs spells them so; accept any case from the inventory
+        if value.lower() == layer.lower():
+            return layer
+    raise ExpectationError(f"{var} = {value!r}: expected one of {', '.join(_LINK_LAYERS)}")
+
+
+def _choice(value: str, var: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ExpectationError(f"{var} = {value!r}: expected one of {', '.join(choices)}")
+    return value

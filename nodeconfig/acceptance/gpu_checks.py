@@ -21,9 +21,10 @@ GPU_PROBES: dict[str, str] = {
     "gpu_information": f"grep -H . {gf.GPU_INFORMATION_DIR}*/information",
     "pci": (
         f"for d in {gf.PCI_DIR}*; do grep -qx 0x10de $d/vendor 2>/dev/null"
-        ' && grep -H . $d/vendor $d/device $d/class; done; true'
+        " && grep -H . $d/vendor $d/device $d/class; done; true"
     ),
     "fabricmanager": "systemctl is-active nvidia-fabricmanager",
+    "smi_details": gf.SMI_DETAILS,  # read for the NVLink fabric state of each GPU
 }
 
 CHECKS = ("gpu_count", "gpu_model", "driver", "ecc", "persistence", "fabric_manager")
@@ -38,6 +39,9 @@ class GpuExpectations:
     ecc: bool = True
     persistence: bool = True
     fabric_manager: bool | None = None  # None: required exactly when NVSwitches are on the bus
+    # host: the role installs driver, persistenced and fabric manager; operator: the GPU Operator
+    # brings them later, in containers, so until it has, only the hardware can be checked.
+    driver_mode: str = "host"
     sources: dict[str, str] = field(default_factory=dict, compare=False)  # field -> var name
 
 
@@ -50,6 +54,7 @@ class _Observed:
     driver: gf.DriverVersion | None
     driver_error: str | None
     fabric_manager: str  # systemctl's word: active, inactive, failed, ...
+    fabric: dict[str, gf.FabricState]  # per GPU bus, from nvidia-smi -q; empty when not reported
 
     @property
     def pci_gpus(self) -> list[gf.PciDevice]:
@@ -96,6 +101,7 @@ def _observe(outputs: Mapping[str, ProbeResult]) -> _Observed:
     # Missing procfs/sysfs entries mean "none", which grep reports with a non-zero status.
     info = outputs["gpu_information"]
     pci = outputs["pci"]
+    details = outputs.get("smi_details")
     return _Observed(
         gpus=gpus,
         smi_error=smi_error,
@@ -104,6 +110,7 @@ def _observe(outputs: Mapping[str, ProbeResult]) -> _Observed:
         driver=driver,
         driver_error=driver_error,
         fabric_manager=(outputs["fabricmanager"].stdout.strip().splitlines() or ["unknown"])[0],
+        fabric=gf.parse_smi_fabric(details.stdout) if details is not None and details.rc == 0 else {},
     )
 
 
@@ -115,6 +122,8 @@ def gpu_findings(outputs: Mapping[str, ProbeResult], expected: GpuExpectations) 
         return [failed(check, f"cannot read GPU state: {exc}") for check in CHECKS]
     if expected.count == 0:
         return _none_expected(seen, expected)
+    if expected.driver_mode == "operator" and seen.gpus is None and seen.driver is None:
+        return _operator_pending(seen, expected)
     return [
         _count(seen, expected),
         *_per_gpu(seen, expected),
@@ -142,6 +151,27 @@ def _none_expected(seen: _Observed, expected: GpuExpectations) -> list[Finding]:
     return [count, *rest, _fabric_manager(seen, expected)]
 
 
+def _operator_pending(seen: _Observed, expected: GpuExpectations) -> list[Finding]:
+    """Operator mode before the GPU Operator runs: no driver yet, by design. The hardware is
+    checked from the PCI bus; the driver's properties wait for the operator's driver."""
+    pending = f"no driver loaded yet: the GPU Operator provides it ({_var(expected, 'driver_mode')} is operator)"
+    found = seen.pci_gpus
+    if len(found) != expected.count:
+        count = failed("gpu_count", f"{len(found)} of {expected.count} expected GPUs on the PCI bus ({pending})")
+    else:
+        count = passed("gpu_count", f"{len(found)} GPUs on the PCI bus ({pending})")
+    if expected.model is None:
+        model = passed("gpu_model", f"{', '.join(sorted({d.label for d in found}))} (the design names no model)")
+    else:
+        wrong = [d for d in found if not gf.model_matches(expected.model, "", d)]
+        model = (
+            failed("gpu_model", f"expected {expected.model}: " + ", ".join(f"{d.bus} is {d.label}" for d in wrong))
+            if wrong
+            else passed("gpu_model", f"{len(found)}x {', '.join(sorted({d.label for d in found}))} (from PCI ids)")
+        )
+    return [count, model, *(passed(c, pending) for c in ("driver", "ecc", "persistence", "fabric_manager"))]
+
+
 def _count(seen: _Observed, expected: GpuExpectations) -> Finding:
     want = expected.count
     if seen.gpus is None:
@@ -156,8 +186,7 @@ def _count(seen: _Observed, expected: GpuExpectations) -> Finding:
     lost = [d for d in seen.pci_gpus if d.bus not in visible]
     if lost:
         problems.append(
-            "on the PCI bus but not visible to the driver: "
-            + ", ".join(f"{d.bus} ({d.label})" for d in lost)
+            "on the PCI bus but not visible to the driver: " + ", ".join(f"{d.bus} ({d.label})" for d in lost)
         )
     excluded = [i.bus for i in seen.information if i.excluded]
     if excluded:
@@ -235,9 +264,12 @@ def _driver(seen: _Observed, expected: GpuExpectations) -> Finding:
 
 def _fabric_manager(seen: _Observed, expected: GpuExpectations) -> Finding:
     """Fabric Manager configures NVSwitch routing; without it, NVLink-connected GPUs on HGX
-    boards do not initialise for CUDA. Required when the design says so or NVSwitches show."""
+    boards do not initialise for CUDA. Required when the design says so or NVSwitches show.
+
+    Proof that it worked is each GPU's fabric state (Completed/Success in `nvidia-smi -q`). In host
+    mode the role also runs it as a systemd service; in operator mode it runs in the driver
+    container, so the service is not looked at."""
     switches = len(seen.nvswitches)
-    state = seen.fabric_manager
     var = _var(expected, "fabric_manager")
     if expected.fabric_manager is False and switches:
         return failed("fabric_manager", f"{switches} NVSwitch(es) on the PCI bus but {var} is false")
@@ -245,8 +277,21 @@ def _fabric_manager(seen: _Observed, expected: GpuExpectations) -> Finding:
     if not required:
         if expected.count == 0:
             return passed("fabric_manager", "no GPUs expected")
-        return passed("fabric_manager", f"not required (no NVSwitch on the PCI bus; service {state})")
+        return passed("fabric_manager", f"not required (no NVSwitch on the PCI bus; service {seen.fabric_manager})")
     why = f"{switches} NVSwitches on the PCI bus" if switches else f"{var} is true"
-    if state != "active":
-        return failed("fabric_manager", f"nvidia-fabricmanager is {state}; required ({why})")
-    return passed("fabric_manager", f"nvidia-fabricmanager active ({why})")
+    problems = []
+    if expected.driver_mode == "host" and seen.fabric_manager != "active":
+        problems.append(f"nvidia-fabricmanager is {seen.fabric_manager}")
+    untrained = {bus: st for bus, st in seen.fabric.items() if not st.ready}
+    if untrained:
+        problems.append(
+            "NVLink fabric not ready on "
+            + ", ".join(f"{bus} ({st.state}/{st.status})" for bus, st in sorted(untrained.items()))
+        )
+    if expected.driver_mode != "host" and not seen.fabric:
+        problems.append("nvidia-smi -q reports no fabric state to confirm it")
+    if problems:
+        return failed("fabric_manager", f"{'; '.join(problems)}; required ({why})")
+    trained = f"; fabric Completed on {len(seen.fabric)} GPUs" if seen.fabric else ""
+    service = "nvidia-fabricmanager active" if expected.driver_mode == "host" else "fabric manager (operator)"
+    return passed("fabric_manager", f"{service} ({why}){trained}")

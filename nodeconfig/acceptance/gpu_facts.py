@@ -32,7 +32,21 @@ SMI_QUERY_FIELDS = (
     "persistence_mode",
     "pci.bus_id",
 )
-SMI_QUERY = f"nvidia-smi --query-gpu={','.join(SMI_QUERY_FIELDS)} --format=csv,noheader"
+# The GPU Operator runs the driver in a container whose root it mounts at /run/nvidia/driver; a
+# host without its own nvidia-smi uses that one. 127 (not found) when neither exists.
+DRIVER_ROOT = "/run/nvidia/driver"
+
+
+def smi_command(args: str) -> str:
+    return (
+        f"if command -v nvidia-smi >/dev/null 2>&1; then nvidia-smi {args};"
+        f" elif [ -x {DRIVER_ROOT}/usr/bin/nvidia-smi ]; then chroot {DRIVER_ROOT} nvidia-smi {args};"
+        " else echo 'nvidia-smi: not found' >&2; exit 127; fi"
+    )
+
+
+SMI_QUERY = smi_command(f"--query-gpu={','.join(SMI_QUERY_FIELDS)} --format=csv,noheader")
+SMI_DETAILS = smi_command("-q")
 
 # PCI class (base class << 8 | subclass): GPUs enumerate as 3D controller (0x0302) in compute
 # nodes, or VGA (0x0300) on some boards; HGX Hopper NVSwitches as "other bridge" (0x0680).
@@ -190,6 +204,49 @@ def parse_smi_query(text: str) -> list[SmiGpu]:
 _NVRM = re.compile(r"NVRM version:.*?(Open )?Kernel Module(?: for \S+)?\s+(\d+(?:\.\d+)+)")
 
 
+@dataclass(frozen=True)
+class FabricState:
+    state: str  # "Completed" once Fabric Manager trained the GPU's NVLinks; "N/A" without NVSwitch
+    status: str  # "Success", or the error
+
+    @property
+    def ready(self) -> bool:
+        return self.state == "Completed" and self.status == "Success"
+
+
+def parse_smi_fabric(text: str) -> dict[str, FabricState]:
+    """Per GPU, the "Fabric" section of `nvidia-smi -q` (drivers 530+ on NVSwitch systems):
+
+        GPU 00000000:18:00.0
+            ...
+            Fabric
+                State                             : Completed
+                Status                            : Success
+
+    GPUs without the section are absent from the result (older drivers, no NVSwitch support).
+    """
+    result: dict[str, FabricState] = {}
+    bus: str | None = None
+    fabric_indent: int | None = None
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        indent = len(line) - len(line.lstrip())
+        stripped = line.strip()
+        if stripped.startswith("GPU ") and indent == 0:
+            bus, fabric_indent, fields = normalize_bus(stripped[4:]), None, {}
+            continue
+        if fabric_indent is not None and stripped and indent <= fabric_indent:
+            fabric_indent = None  # the Fabric section ended
+        if bus is not None and stripped == "Fabric":
+            fabric_indent, fields = indent, {}
+        elif fabric_indent is not None and ":" in stripped:
+            key, _, value = stripped.partition(":")
+            fields[key.strip()] = value.strip()
+            if "State" in fields and "Status" in fields:
+                result[bus] = FabricState(fields["State"], fields["Status"])  # type: ignore[index]
+    return result
+
+
 def parse_driver_version(text: str) -> DriverVersion:
     """Parse /proc/driver/nvidia/version, e.g.
     `NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.90.07  Fri May 31 09:35:42 UTC 2024` or
@@ -253,9 +310,7 @@ def parse_pci_dump(text: str) -> list[PciDevice]:
     for bus, values in sorted(attrs.items()):
         if {"vendor", "device", "class"} - values.keys():
             raise ParseError(f"{PCI_DIR}{bus}: vendor, device and class must all be readable")
-        devices.append(
-            PciDevice(normalize_bus(bus), values["vendor"], values["device"], values["class"])
-        )
+        devices.append(PciDevice(normalize_bus(bus), values["vendor"], values["device"], values["class"]))
     return devices
 
 

@@ -13,8 +13,7 @@ from nodeconfig.acceptance.findings import Finding, failed, passed
 from nodeconfig.acceptance.probes import ParseError, ProbeResult
 
 IB_PROBES: dict[str, str] = {
-    "sysfs": "grep -H . "
-    + " ".join(f"{ib.IB_SYSFS_DIR}*/ports/*/{attr}" for attr in ib.IB_PORT_ATTRS),
+    "sysfs": "grep -H . " + " ".join(f"{ib.IB_SYSFS_DIR}*/ports/*/{attr}" for attr in ib.IB_PORT_ATTRS),
     "ibstat": "ibstat",
 }
 
@@ -79,8 +78,7 @@ def _count(fabric: list[ib.IbPort], expected: IbExpectations, source: str) -> Fi
     problems = []
     if len(fabric) != expected.port_count:
         problems.append(
-            f"{len(fabric)} of {expected.port_count} expected {expected.link_layer} ports "
-            f"(read from {source})"
+            f"{len(fabric)} of {expected.port_count} expected {expected.link_layer} ports " f"(read from {source})"
         )
     absent = sorted(set(expected.hcas) - {p.hca for p in fabric})
     if absent:

@@ -41,7 +41,9 @@ def sysctl_findings(check: str, observed: Mapping[str, str], expected: Mapping[s
     return [passed(check, f"{len(expected)} kernel settings as designed")]
 
 
-def sysctl_config_findings(check: str, path: str, text: str | None, expected: Mapping[str, Any], container: str) -> list[Finding]:
+def sysctl_config_findings(
+    check: str, path: str, text: str | None, expected: Mapping[str, Any], container: str
+) -> list[Finding]:
     """Inside a container the kernel's settings are the host's to apply (systemd-sysctl skips
     itself there), so what the node owns is the file that applies them at boot on a host."""
     findings = lines_findings(check, path, text, [f"{k} = {v}" for k, v in sorted(expected.items())])
@@ -52,7 +54,9 @@ def sysctl_config_findings(check: str, path: str, text: str | None, expected: Ma
 
 def config_lines(text: str, comment: str = "#") -> list[str]:
     """Non-comment lines of a config file, whitespace-normalised."""
-    return [" ".join(line.split()) for line in text.splitlines() if line.strip() and not line.lstrip().startswith(comment)]
+    return [
+        " ".join(line.split()) for line in text.splitlines() if line.strip() and not line.lstrip().startswith(comment)
+    ]
 
 
 def lines_findings(check: str, path: str, text: str | None, wanted: Iterable[str]) -> list[Finding]:
@@ -76,6 +80,8 @@ def properties_findings(check: str, observed: Mapping[str, str], expected: Mappi
     ]
     if wrong:
         return [failed(check, "; ".join(wrong))]
+    if len(expected) > 3:  # a long list of values that match says nothing a count does not
+        return [passed(check, f"{len(expected)} settings as designed")]
     return [passed(check, ", ".join(f"{k}={v}" for k, v in sorted(expected.items())))]
 
 

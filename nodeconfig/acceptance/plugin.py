@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from nodeconfig.acceptance.report import ReportRow, VerifyReport
+from nodeconfig.acceptance.report import ReportRow, Status, VerifyReport
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -56,14 +56,12 @@ class _Recorder:
         self.rows: dict[str, ReportRow] = {}
 
     @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_makereport(
-        self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Generator[None, Any, None]:
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
         outcome = yield
         report: pytest.TestReport = outcome.get_result()
         if item.nodeid in self.rows and self.rows[item.nodeid].status != "passed":
             return  # the first problem (usually setup) explains the rest
-        status: str | None = None
+        status: Status | None = None
         if report.skipped:
             status = "skipped"
         elif report.failed:
@@ -79,7 +77,7 @@ class _Recorder:
             props = dict(item.user_properties)
             message = str(props.get("message", ""))
         role = Path(str(item.path)).stem.removeprefix("test_")
-        self.rows[item.nodeid] = ReportRow(_host_name(item), role, _check_name(item), status, message)  # type: ignore[arg-type]
+        self.rows[item.nodeid] = ReportRow(_host_name(item), role, _check_name(item), status, message)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:

@@ -59,9 +59,7 @@ def split_grep_h(text: str, prefix: str, names: tuple[str, ...]) -> dict[str, li
     contain '/' ("400 Gb/sec"), so the path is the shortest one that starts with `prefix` and
     ends in one of the expected file `names`.
     """
-    pattern = re.compile(
-        rf"^({re.escape(prefix)}.*?/(?:{'|'.join(map(re.escape, names))})):(.*)$"
-    )
+    pattern = re.compile(rf"^({re.escape(prefix)}.*?/(?:{'|'.join(map(re.escape, names))})):(.*)$")
     files: dict[str, list[str]] = {}
     for line in text.splitlines():
         match = pattern.match(line)

@@ -31,7 +31,12 @@ _TAIL = 600  # characters of pytest's own output kept when it produced no report
 
 
 class VerifyError(Exception):
-    """The verification could not start: bad inventory, unknown role, missing tool."""
+    """The verification could not start: a tool it needs is missing (or, as VerifyInputError,
+    its input is wrong)."""
+
+
+class VerifyInputError(VerifyError, ValueError):
+    """Bad input: the inventory or variables file, a role name, a limit matching no host."""
 
 
 def verify(
@@ -52,12 +57,12 @@ def verify(
     """
     inventory = Path(inventory_path)
     if not inventory.exists():
-        raise VerifyError(f"inventory not found: {inventory}")
+        raise VerifyInputError(f"inventory not found: {inventory}")
     selected = select_roles(roles)
     parsed = load_inventory(inventory)
     hosts = match_hosts(parsed, limit)
     if not hosts:
-        raise VerifyError(f"no host in {inventory} matches {limit or 'all'!r}")
+        raise VerifyInputError(f"no host in {inventory} matches {limit or 'all'!r}")
     with tempfile.TemporaryDirectory(prefix="sovereign-verify-") as tmp:
         cached = Path(tmp) / "inventory.json"
         cached.write_text(json.dumps(parsed))
@@ -84,7 +89,7 @@ def verify_local(
     is not in any inventory; the file's `group_names` decides which roles apply."""
     path = Path(vars_path)
     if not path.is_file():
-        raise VerifyError(f"variables file not found: {path}")
+        raise VerifyInputError(f"variables file not found: {path}")
     args = ["--hosts=local://", f"--sovereign-vars={path.resolve()}"]
     return VerifyReport(tuple(_run_checks("local", args, select_roles(roles), timeout_s, roles_dir))).sorted()
 
@@ -95,7 +100,7 @@ def select_roles(roles: Iterable[str] | None) -> list[str]:
     chosen = list(dict.fromkeys(roles))
     unknown = [r for r in chosen if r not in ROLES]
     if unknown:
-        raise VerifyError(f"unknown role(s) {', '.join(unknown)}; known: {', '.join(ROLES)}")
+        raise VerifyInputError(f"unknown role(s) {', '.join(unknown)}; known: {', '.join(ROLES)}")
     return chosen
 
 
@@ -118,7 +123,7 @@ def load_inventory(inventory: Path) -> dict[str, Any]:
         check=False,
     )
     if out.returncode != 0:
-        raise VerifyError(f"ansible-inventory could not read {inventory}: {out.stderr.strip()}")
+        raise VerifyInputError(f"ansible-inventory could not read {inventory}: {out.stderr.strip()}")
     return json.loads(out.stdout)
 
 

@@ -92,7 +92,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     that host, so they are neither passes nor skips in the report."""
     mapping = role_groups()
     groups: dict[str, list[str]] = {}
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         host = host_of(item)
         if host is None:

@@ -86,7 +86,9 @@ def test_sshd(host: Any, node_vars: Vars, conclude: Conclude) -> None:
 def test_sudo_logging(host: Any, node_vars: Vars, conclude: Conclude) -> None:
     path = node_vars.get_str("__hardening_sudoers_file")
     logfile = node_vars.get_str("hardening_sudo_logfile")
-    findings = oc.lines_findings("sudo_logging", path, _read(host, path), ["Defaults use_pty", f'Defaults logfile="{logfile}"'])
+    findings = oc.lines_findings(
+        "sudo_logging", path, _read(host, path), ["Defaults use_pty", f'Defaults logfile="{logfile}"']
+    )
     if host.file(path).exists and host.file(path).mode != 0o440:
         findings.append(failed("sudo_logging", f"{path} is mode {host.file(path).mode:o}, want 440"))
     conclude(findings)
@@ -143,7 +145,9 @@ def test_disabled_services(host: Any, node_vars: Vars, conclude: Conclude) -> No
         if not service.exists:
             continue  # the role touches only installed services; absent is as good as disabled
         if service.is_running or service.is_enabled or (mask and not service.is_masked):
-            wrong.append(f"{name} (running={service.is_running}, enabled={service.is_enabled}, masked={service.is_masked})")
+            wrong.append(
+                f"{name} (running={service.is_running}, enabled={service.is_enabled}, masked={service.is_masked})"
+            )
     if wrong:
         conclude([failed("disabled_services", "not disabled: " + "; ".join(wrong))])
     else:

@@ -1,5 +1,6 @@
 """infiniband: the node has the fabric ports its design gives it, each ACTIVE/LinkUp at the
-design's rate. A node whose design has no fabric port passes with "no ports expected"."""
+design's rate; RDMA userspace is installed and each fabric interface has its ifupdown snippet.
+A node whose design has no fabric port passes with "no InfiniBand ports expected"."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from nodeconfig.acceptance import os_checks as oc
 from nodeconfig.acceptance.expectations import Vars, ib_expectations
-from nodeconfig.acceptance.findings import Finding, select
+from nodeconfig.acceptance.findings import Finding, failed, passed, select
 from nodeconfig.acceptance.ib_checks import IB_PROBES, ib_findings
 from nodeconfig.acceptance.probes import collect
 
@@ -31,3 +33,32 @@ def test_ib_port_state(ib: list[Finding], conclude: Conclude) -> None:
 
 def test_ib_port_rate(ib: list[Finding], conclude: Conclude) -> None:
     conclude(select(ib, "ib_port_rate"))
+
+
+def test_rdma_packages(host: Any, node_vars: Vars, conclude: Conclude) -> None:
+    names = [*node_vars.get_list("infiniband_packages"), *node_vars.get_list("infiniband_extra_packages", [])]
+    missing = [n for n in names if not host.package(n).is_installed]
+    conclude(oc.missing_findings("rdma_packages", "RDMA packages", missing, len(names)))
+
+
+def test_fabric_interfaces(host: Any, node_vars: Vars, conclude: Conclude) -> None:
+    """Each fabric interface of the design carries its address. Read from the kernel (`ip`), not
+    from the role's files, so the check holds whichever network stack the role writes for."""
+    interfaces = node_vars.get_list("infiniband_interfaces")
+    expects_ports = ib_expectations(node_vars).port_count > 0
+    findings: list[Finding] = []
+    absent = []
+    for iface in interfaces:
+        out = host.run(f"ip -o addr show dev {iface['name']}")
+        if out.rc != 0:
+            absent.append(iface["name"])
+        elif f" {iface['address']} " not in f" {out.stdout} ".replace("\n", " "):
+            findings.append(failed("fabric_interfaces", f"{iface['name']} lacks {iface['address']}"))
+    if absent and expects_ports:
+        findings.append(failed("fabric_interfaces", f"fabric interfaces missing: {', '.join(absent)}"))
+    if findings:
+        conclude(findings)
+    elif absent:
+        conclude([passed("fabric_interfaces", f"{', '.join(absent)} not present (no fabric port expected)")])
+    else:
+        conclude([passed("fabric_interfaces", f"{len(interfaces)} fabric interface(s) with their addresses")])

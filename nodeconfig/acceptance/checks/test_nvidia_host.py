@@ -1,6 +1,8 @@
 """nvidia_host: the GPUs the design puts in this node are visible to the driver, are the right
-model, run the pinned driver branch with ECC and persistence mode on, and NVSwitch systems run
-Fabric Manager. A node whose design has no GPU passes with "no GPUs expected"."""
+model, run the pinned driver branch with ECC and persistence mode on, NVSwitch systems have a
+trained NVLink fabric, nouveau is kept away, and (host mode) the GPU services run. A node whose
+design has no GPU passes with "no GPUs expected". In operator mode, before the GPU Operator has
+loaded its driver, only the hardware is checked (see gpu_checks)."""
 
 from __future__ import annotations
 
@@ -9,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from nodeconfig.acceptance import os_checks as oc
 from nodeconfig.acceptance.expectations import Vars, gpu_expectations
-from nodeconfig.acceptance.findings import Finding, select
+from nodeconfig.acceptance.findings import Finding, failed, passed, select
 from nodeconfig.acceptance.gpu_checks import GPU_PROBES, gpu_findings
 from nodeconfig.acceptance.probes import collect
 
@@ -44,3 +47,37 @@ def test_persistence(gpu: list[Finding], conclude: Conclude) -> None:
 
 def test_fabric_manager(gpu: list[Finding], conclude: Conclude) -> None:
     conclude(select(gpu, "fabric_manager"))
+
+
+def test_nouveau_blacklisted(host: Any, node_vars: Vars, conclude: Conclude) -> None:
+    expected = gpu_expectations(node_vars)
+    if expected.count == 0 or not node_vars.get_bool("nvidia_host_blacklist_nouveau", True):
+        conclude([passed("nouveau", "no GPUs expected" if expected.count == 0 else "not required by the design")])
+        return
+    path = node_vars.get_str("__nvidia_host_nouveau_file")
+    findings = oc.lines_findings(
+        "nouveau", path, host.file(path).content_string if host.file(path).exists else None, ["blacklist nouveau"]
+    )
+    # /proc/modules lists loaded modules without needing kmod installed.
+    if host.run("grep -qw ^nouveau /proc/modules").rc == 0:
+        findings.append(failed("nouveau", "the nouveau module is loaded (reboot after blacklisting?)"))
+    conclude(findings)
+
+
+def test_host_services(host: Any, node_vars: Vars, conclude: Conclude) -> None:
+    """Host mode: persistenced and DCGM as systemd services (fabric manager: test_fabric_manager)."""
+    expected = gpu_expectations(node_vars)
+    if expected.count == 0:
+        conclude([passed("host_services", "no GPUs expected")])
+        return
+    if expected.driver_mode != "host":
+        conclude([passed("host_services", "operator mode: the GPU Operator runs the GPU services in containers")])
+        return
+    names = [node_vars.get_str("__nvidia_host_persistenced_service")]
+    if node_vars.get_bool("nvidia_host_dcgm_enabled"):
+        names.append(node_vars.get_str("__nvidia_host_dcgm_service"))
+    down = [n for n in names if not (host.service(n).is_running and host.service(n).is_enabled)]
+    if down:
+        conclude([failed("host_services", f"not running and enabled: {', '.join(down)}")])
+    else:
+        conclude([passed("host_services", f"{', '.join(names)} running")])

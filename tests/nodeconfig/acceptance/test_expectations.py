@@ -38,7 +38,9 @@ def roles_dir(tmp_path: Path) -> Path:
 
 
 def test_inventory_overrides_role_defaults_and_templates_render(roles_dir: Path) -> None:
-    v = Vars({"nvidia_host_driver_branch": "570", "nvidia_host_expected_gpu_count": 8}, roles_dir=roles_dir, family="Debian")
+    v = Vars(
+        {"nvidia_host_driver_branch": "570", "nvidia_host_expected_gpu_count": 8}, roles_dir=roles_dir, family="Debian"
+    )
     assert v.get_str("nvidia_host_driver_branch") == "570"
     assert v["nvidia_host_packages"] == ["nvidia-driver-570"]  # rendered against the inventory value
     assert v.get_bool("nvidia_host_persistence_mode") is True  # from defaults
@@ -48,7 +50,9 @@ def test_inventory_overrides_role_defaults_and_templates_render(roles_dir: Path)
 
 def test_value_that_needs_facts_is_an_error_naming_the_variable(roles_dir: Path) -> None:
     v = Vars({}, roles_dir=roles_dir)
-    with pytest.raises(ExpectationError, match="nvidia_host_from_facts cannot be rendered: .*ansible_facts.* is undefined"):
+    with pytest.raises(
+        ExpectationError, match="nvidia_host_from_facts cannot be rendered: .*ansible_facts.* is undefined"
+    ):
         v.get_str("nvidia_host_from_facts")
 
 
@@ -102,15 +106,24 @@ def test_unset_expectations_mean_none_expected() -> None:
 
 
 def test_ib_expectations_from_inventory() -> None:
-    v = Vars({"infiniband_expected_ports": "8", "infiniband_expected_rate_gbps": 400, "infiniband_expected_hcas": ["mlx5_0"]}, roles_dir=None)
+    v = Vars(
+        {
+            "infiniband_expected_port_count": "8",
+            "infiniband_expected_rate_gbps": 400,
+            "infiniband_expected_hcas": ["mlx5_0"],
+        },
+        roles_dir=None,
+    )
     i = ib_expectations(v)
     assert (i.port_count, i.rate_gbps, i.hcas, i.link_layer) == (8, 400.0, ("mlx5_0",), "InfiniBand")
 
 
 def test_roce_fabric_counts_ethernet_ports() -> None:
-    assert ib_expectations(Vars({"infiniband_mode": "roce"}, roles_dir=None)).link_layer == "Ethernet"
-    with pytest.raises(ExpectationError, match="infiniband_mode = 'omnipath': expected one of ipoib, roce"):
-        ib_expectations(Vars({"infiniband_mode": "omnipath"}, roles_dir=None))
+    assert ib_expectations(Vars({"infiniband_link_layer": "ethernet"}, roles_dir=None)).link_layer == "Ethernet"
+    with pytest.raises(
+        ExpectationError, match="infiniband_link_layer = 'omnipath': expected one of InfiniBand, Ethernet"
+    ):
+        ib_expectations(Vars({"infiniband_link_layer": "omnipath"}, roles_dir=None))
 
 
 def test_role_applicability() -> None:

@@ -42,7 +42,9 @@ def test_degraded_hgx_fails_each_problem_with_its_cause() -> None:
 
 
 def test_wrong_driver_branch_fails() -> None:
-    found = by_check(gpu_findings(recorded("gpu", "hgx-h100-healthy", GPU_PROBES), replace(HGX_H100, driver_branch="570")))
+    found = by_check(
+        gpu_findings(recorded("gpu", "hgx-h100-healthy", GPU_PROBES), replace(HGX_H100, driver_branch="570"))
+    )
     assert not found["driver"].ok
     assert "branch 550, expected 570" in found["driver"].message
 
@@ -64,7 +66,10 @@ def test_kernel_module_and_nvml_disagree() -> None:
         0, "NVRM version: NVIDIA UNIX x86_64 Kernel Module  550.127.05  Tue Oct  8 2024\n"
     )
     found = by_check(gpu_findings(outputs, HGX_H100))
-    assert not found["driver"].ok and "kernel module 550.127.05 but nvidia-smi reports 550.90.07" in found["driver"].message
+    assert (
+        not found["driver"].ok
+        and "kernel module 550.127.05 but nvidia-smi reports 550.90.07" in found["driver"].message
+    )
 
 
 def test_node_without_gpus_passes_when_none_expected() -> None:
@@ -89,14 +94,18 @@ def test_gpus_found_where_none_are_expected_fails() -> None:
 
 
 def test_fabric_manager_disabled_on_an_nvswitch_system_fails() -> None:
-    found = by_check(gpu_findings(recorded("gpu", "hgx-h100-healthy", GPU_PROBES), replace(HGX_H100, fabric_manager=False)))
+    found = by_check(
+        gpu_findings(recorded("gpu", "hgx-h100-healthy", GPU_PROBES), replace(HGX_H100, fabric_manager=False))
+    )
     assert not found["fabric_manager"].ok and "4 NVSwitch(es)" in found["fabric_manager"].message
 
 
 def test_fabric_manager_required_by_design_without_visible_nvswitch() -> None:
     # Blackwell HGX NVSwitches are not on the host PCI bus: the design's word is what counts.
     outputs = recorded("gpu", "hgx-h100-healthy", GPU_PROBES)
-    outputs["pci"] = ProbeResult(0, "\n".join(l for l in outputs["pci"].stdout.splitlines() if "0x22a3" not in l and "/0000:0" not in l))
+    outputs["pci"] = ProbeResult(
+        0, "\n".join(l for l in outputs["pci"].stdout.splitlines() if "0x22a3" not in l and "/0000:0" not in l)
+    )
     outputs["fabricmanager"] = ProbeResult(3, "inactive\n")
     found = by_check(gpu_findings(outputs, replace(HGX_H100, fabric_manager=True)))
     assert not found["fabric_manager"].ok
@@ -129,4 +138,49 @@ def test_probes_are_read_only_commands() -> None:
     from nodeconfig.acceptance.ib_checks import IB_PROBES
 
     for command in [*GPU_PROBES.values(), *IB_PROBES.values()]:
-        assert not re.search(r">\s*(?!/dev/null)|\b(rm|restart|stop|start|reset)\b| -pm | -e ", command), command
+        assert not re.search(r">(?!\s*/dev/null|&\d)|\b(rm|restart|stop|start|reset)\b| -pm | -e ", command), command
+
+
+def test_untrained_nvlink_fabric_fails_even_with_the_service_active() -> None:
+    outputs = recorded("gpu", "hgx-h100-healthy", GPU_PROBES)
+    outputs["smi_details"] = recorded("gpu", "hgx-h100-degraded", GPU_PROBES)["smi_details"]
+    found = by_check(gpu_findings(outputs, HGX_H100))
+    assert not found["fabric_manager"].ok
+    assert "NVLink fabric not ready on 0000:18:00.0 (Not Started/N/A)" in found["fabric_manager"].message
+
+
+def test_healthy_fabric_is_reported() -> None:
+    found = by_check(gpu_findings(recorded("gpu", "hgx-h100-healthy", GPU_PROBES), HGX_H100))
+    assert found["fabric_manager"].message == (
+        "nvidia-fabricmanager active (4 NVSwitches on the PCI bus); fabric Completed on 8 GPUs"
+    )
+
+
+OPERATOR = replace(HGX_H100, driver_mode="operator", sources={"driver_mode": "nvidia_host_driver_mode"})
+
+
+def test_operator_mode_before_the_operator_checks_the_hardware_only() -> None:
+    # GPUs on the bus, no driver anywhere yet: the state right after `configure` in operator mode.
+    outputs = recorded("gpu", "hgx-h100-healthy", GPU_PROBES)
+    for probe in ("smi", "smi_details"):
+        outputs[probe] = ProbeResult(127, "", "nvidia-smi: not found")
+    outputs["driver_version"] = ProbeResult(1, "")
+    outputs["gpu_information"] = ProbeResult(2, "")
+    outputs["fabricmanager"] = ProbeResult(3, "inactive\n")
+    found = by_check(gpu_findings(outputs, OPERATOR))
+    assert all(f.ok for f in found.values()), found
+    assert found["gpu_count"].message.startswith("8 GPUs on the PCI bus (no driver loaded yet")
+    assert found["gpu_model"].message == "8x H100 SXM5 80GB (from PCI ids)"
+    assert "nvidia_host_driver_mode is operator" in found["ecc"].message
+    # ... but the hardware is still held to the design
+    assert not by_check(gpu_findings(outputs, replace(OPERATOR, count=4)))["gpu_count"].ok
+    assert not by_check(gpu_findings(outputs, replace(OPERATOR, model="B200")))["gpu_model"].ok
+
+
+def test_operator_mode_with_its_driver_checks_everything_but_the_host_service() -> None:
+    outputs = recorded("gpu", "hgx-h100-healthy", GPU_PROBES)
+    outputs["fabricmanager"] = ProbeResult(4, "inactive\n")  # runs in the driver container
+    found = by_check(gpu_findings(outputs, OPERATOR))
+    assert all(f.ok for f in found.values()), found
+    outputs["smi_details"] = ProbeResult(0, "")
+    assert "reports no fabric state" in by_check(gpu_findings(outputs, OPERATOR))["fabric_manager"].message

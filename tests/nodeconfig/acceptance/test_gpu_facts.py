@@ -146,3 +146,21 @@ def _norm(name: str) -> str:
 )
 def test_normalize_bus(raw: str, normal: str) -> None:
     assert gf.normalize_bus(raw) == normal
+
+
+def test_smi_fabric_state_per_gpu() -> None:
+    healthy = gf.parse_smi_fabric((HEALTHY / "smi_details.out").read_text())
+    assert len(healthy) == 8 and all(s.ready for s in healthy.values())
+    assert healthy["0000:18:00.0"] == gf.FabricState("Completed", "Success")
+    degraded = gf.parse_smi_fabric((DEGRADED / "smi_details.out").read_text())
+    assert len(degraded) == 7 and not any(s.ready for s in degraded.values())
+
+
+def test_smi_fabric_absent_on_older_drivers() -> None:
+    text = "GPU 00000000:18:00.0\n    Product Name : NVIDIA A100-SXM4-80GB\n    Processes : None\n"
+    assert gf.parse_smi_fabric(text) == {}
+
+
+def test_smi_commands_fall_back_to_the_operator_driver_root() -> None:
+    assert gf.SMI_QUERY.startswith("if command -v nvidia-smi")
+    assert "chroot /run/nvidia/driver nvidia-smi --query-gpu=" in gf.SMI_QUERY

@@ -28,5 +28,7 @@ def test_lines_in_a_config_file() -> None:
 
 def test_systemd_properties() -> None:
     observed = oc.parse_properties("DefaultLimitMEMLOCK=infinity\nDefaultLimitNOFILE=524288\n")
-    (finding,) = oc.properties_findings("limits", observed, {"DefaultLimitMEMLOCK": "infinity", "DefaultLimitNOFILE": "1048576"})
+    (finding,) = oc.properties_findings(
+        "limits", observed, {"DefaultLimitMEMLOCK": "infinity", "DefaultLimitNOFILE": "1048576"}
+    )
     assert not finding.ok and finding.message == "DefaultLimitNOFILE=524288 (want 1048576)"

@@ -13,7 +13,11 @@ from nodeconfig.acceptance.expectations import ROLES
 from nodeconfig.acceptance.gpu_checks import CHECKS as GPU_CHECKS
 from nodeconfig.acceptance.ib_checks import CHECKS as IB_CHECKS
 from nodeconfig.acceptance.report import VerifyReport
-from nodeconfig.acceptance.run import CHECKS_DIR, VerifyError, match_hosts, select_roles, verify, verify_local
+from nodeconfig.acceptance.run import CHECKS_DIR, VerifyInputError, match_hosts, select_roles, verify, verify_local
+
+# The checks each module runs: the hardware findings, then the role's own.
+IB_MODULE = [*IB_CHECKS, "rdma_packages", "fabric_interfaces"]
+GPU_MODULE = [*GPU_CHECKS, "nouveau_blacklisted", "host_services"]
 
 INVENTORY = {
     "all": {
@@ -47,15 +51,15 @@ def test_match_hosts_by_group_host_and_wildcard(tmp_path: Path) -> None:
 
 
 def test_unknown_role_is_refused() -> None:
-    with pytest.raises(VerifyError, match="unknown role.*gpu_magic.*known: baseline"):
+    with pytest.raises(VerifyInputError, match="unknown role.*gpu_magic.*known: baseline"):
         select_roles(["nvidia_host", "gpu_magic"])
     assert select_roles(["infiniband", "infiniband"]) == ["infiniband"]
 
 
 def test_missing_inventory_and_empty_limit(tmp_path: Path) -> None:
-    with pytest.raises(VerifyError, match="inventory not found"):
+    with pytest.raises(VerifyInputError, match="inventory not found"):
         verify(tmp_path / "absent.yml")
-    with pytest.raises(VerifyError, match="no host .* matches 'nothing'"):
+    with pytest.raises(VerifyInputError, match="no host .* matches 'nothing'"):
         verify(write_inventory(tmp_path, INVENTORY), limit="nothing")
 
 
@@ -84,7 +88,7 @@ def local_report(tmp_path_factory: pytest.TempPathFactory) -> VerifyReport:
 
 def test_verify_local_node_through_the_ansible_backend(local_report: VerifyReport) -> None:
     rows = [r for r in local_report.rows if r.host == "here"]
-    assert [r.check for r in rows] == [*IB_CHECKS, *GPU_CHECKS]  # sorted by role, defined order
+    assert [r.check for r in rows] == [*IB_MODULE, *GPU_MODULE]  # sorted by role, defined order
     # Whether this machine has GPUs or HCAs decides pass or fail; that the checks ran does not.
     assert all(r.status in ("passed", "failed") and r.message for r in rows), local_report.to_json()
 
@@ -100,19 +104,23 @@ def test_unreadable_expectation_is_an_error_naming_the_variable(local_report: Ve
 
 
 def test_nothing_checked_is_not_a_pass(tmp_path: Path) -> None:
-    inv = write_inventory(tmp_path, {"all": {"children": {"management": {"hosts": {"m": {"ansible_connection": "local"}}}}}})
+    inv = write_inventory(
+        tmp_path, {"all": {"children": {"management": {"hosts": {"m": {"ansible_connection": "local"}}}}}}
+    )
     report = verify(inv, roles=["nvidia_host"])
     assert report.rows == () and not report.ok
 
 
 def test_unreachable_host_is_an_error_not_a_failure(tmp_path: Path) -> None:
     ssh_config = tmp_path / "ssh_config"
-    ssh_config.write_text("Host *\n  BatchMode yes\n  ConnectTimeout 3\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n")
+    ssh_config.write_text(
+        "Host *\n  BatchMode yes\n  ConnectTimeout 3\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n"
+    )
     inv = write_inventory(
         tmp_path, {"all": {"children": {"gpu": {"hosts": {"ghost": {"ansible_host": "127.0.0.1", "ansible_port": 1}}}}}}
     )
     report = verify(inv, ssh_config=ssh_config, roles=["nvidia_host"])
-    assert [r.check for r in report.rows] == list(GPU_CHECKS)
+    assert [r.check for r in report.rows] == GPU_MODULE
     assert {r.status for r in report.rows} == {"error"}
     assert all(r.message.startswith("Unreachable: cannot run commands on ghost") for r in report.rows), report.rows
 
@@ -125,7 +133,7 @@ def test_a_host_that_does_not_finish_in_time_is_an_error(tmp_path: Path) -> None
 
 def test_verify_local_with_a_vars_file(tmp_path: Path) -> None:
     node = tmp_path / "node.yml"
-    node.write_text(yaml.safe_dump({"group_names": ["storage"], "infiniband_expected_ports": 0}))
+    node.write_text(yaml.safe_dump({"group_names": ["storage"], "infiniband_expected_port_count": 0}))
     report = verify_local(node, roles=["infiniband", "nvidia_host"])  # nvidia_host: not a storage role
     assert {(r.host, r.role) for r in report.rows} == {("local", "infiniband")}
-    assert [r.check for r in report.rows] == list(IB_CHECKS)
+    assert [r.check for r in report.rows] == IB_MODULE
