@@ -63,7 +63,7 @@ def invoke(*args):
 
 def test_check_mode_reports_changes_and_changes_nothing(lab):
     result = invoke("configure", STACK, "--lab", lab.name, "--check", "--json")
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     assert report["check"] is True
     assert all(h["changed"] > 0 for h in report["hosts"]), report["hosts"]
     for node in lab.spec().nodes:
@@ -75,24 +75,28 @@ def test_check_mode_reports_changes_and_changes_nothing(lab):
 def test_converge_with_secrets_then_rerun_changes_nothing(lab, secrets_file):
     first = invoke("configure", STACK, "--lab", lab.name, "--secrets", str(secrets_file), "--json")
     assert first.exit_code == 0, first.output
-    report = json.loads(first.output)
+    report = json.loads(first.stdout)
     assert report["ok"] and len(report["hosts"]) == 3
     second = invoke("configure", STACK, "--lab", lab.name, "--secrets", str(secrets_file), "--json")
     assert second.exit_code == 0, second.output
-    rerun = json.loads(second.output)
+    rerun = json.loads(second.stdout)
     assert [h["changed"] for h in rerun["hosts"]] == [0, 0, 0], rerun["hosts"]
-    # The canary is nowhere: not in the output, the artifacts, the inventory or the state dir.
+    # The secrets reached the node (the hash is the admin's password) ...
+    shadow = lab.ssh(lab.spec().nodes[0].name, "getent shadow sovadmin").stdout
+    assert CANARY in shadow
+    # ... and nothing else: not the output, the run artifacts, the inventory, the fact cache.
     assert CANARY not in first.output + second.output
-    state = Path(os.environ["SOVEREIGN_STATE"])
-    for path in state.rglob("*"):
-        if path.is_file() and not path.is_socket():
-            assert CANARY not in path.read_text(errors="replace"), path
+    runs = Path(os.environ["SOVEREIGN_STATE"]) / "configure"
+    scanned = [p for p in runs.rglob("*") if p.is_file() and not p.is_socket()]
+    assert any(p.name == "command" for p in scanned) and any(p.parent.name == "job_events" for p in scanned)
+    for path in scanned:
+        assert CANARY not in path.read_text(errors="replace"), path
     assert not list(Path("/dev/shm").glob("sovereign-*/secrets.json"))
 
 
 def test_verify_passes_on_converged_nodes(lab):
     result = invoke("verify", STACK, "--lab", lab.name, "--json")
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     failed = [r for r in report["rows"] if r["status"] != "passed"]
     assert result.exit_code == 0 and not failed, failed
     roles = {r["role"] for r in report["rows"]}
