@@ -149,8 +149,13 @@ def _secret_vars(path: Path, inventory: dict[str, Any]) -> dict[str, Any]:
             {**a, **({"password_hash": hashes[a["name"]]} if a["name"] in hashes else {})} for a in admins
         ]
     credentials = data.get("registry_credentials") or {}
-    if credentials:
-        out["container_runtime_registry_credentials"] = credentials
+    auths = []
+    for registry, cred in credentials.items() if isinstance(credentials, dict) else []:
+        if not isinstance(cred, dict) or not {"username", "password"} <= set(cred):
+            raise InputError([Problem(where, None, f"registry_credentials.{registry}", "expected {username, password}")])
+        auths.append({"registry": str(registry), "username": str(cred["username"]), "password": str(cred["password"])})
+    if auths:
+        out["container_runtime_registry_auths"] = auths
     return out
 
 

@@ -50,7 +50,7 @@ def secrets_file(tmp_path_factory):
     # A SHA-512 crypt hash whose salt is the canary: it must appear nowhere after the run.
     path.write_text(
         f"admin_password_hashes:\n  sovadmin: '$6${CANARY[:16]}$abcdefghijklmnopqrstuv{CANARY}'\n"
-        f"registry_credentials:\n  nvcr.io: {{username: '$oauthtoken', password: '{CANARY}'}}\n"
+        f"registry_credentials:\n  registry.ai.go.ke: {{username: '$oauthtoken', password: '{CANARY}'}}\n"
     )
     path.chmod(0o600)
     return path
@@ -84,6 +84,8 @@ def test_converge_with_secrets_then_rerun_changes_nothing(lab, secrets_file):
     # The secrets reached the node (the hash is the admin's password) ...
     shadow = lab.ssh(lab.spec().nodes[0].name, "getent shadow sovadmin").stdout
     assert CANARY in shadow
+    containerd = lab.ssh(lab.spec().nodes[0].name, "stat -c %a /etc/containerd/config.toml; cat /etc/containerd/config.toml").stdout
+    assert containerd.startswith("600") and CANARY in containerd
     # ... and nothing else: not the output, the run artifacts, the inventory, the fact cache.
     assert CANARY not in first.output + second.output
     runs = Path(os.environ["SOVEREIGN_STATE"]) / "configure"
