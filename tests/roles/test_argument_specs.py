@@ -1,0 +1,152 @@
+"""A wrong inventory fails at the role's first tasks with a message that names the option.
+
+Every case is a host of one inventory whose host vars are the case's inputs (inventory
+precedence, as in a real site), and one play includes each host's role. Validation runs on the
+controller; the hosts point at a closed port, so a case whose inputs pass validation ends
+"unreachable" at the first task that needs the node - nothing is ever touched.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.roles.helpers import tool, tool_env
+
+SECRET = "s3cret-Password-that-must-not-leak"
+VALID = {
+    "hardening": {"hardening_banner_authority": "the Ministry of Testing"},
+    "time_sync": {"time_sync_servers": ["ntp1.site.example"]},
+}
+
+# case id -> (role, host vars, fragments the failure message must contain; None = inputs are valid)
+CASES: dict[str, tuple[str, dict[str, Any], tuple[str, ...] | None]] = {
+    "driver-mode-banana": ("nvidia_host", {"nvidia_host_driver_mode": "banana"}, ("nvidia_host_driver_mode", "banana")),
+    "ntp-servers-string": ("time_sync", {"time_sync_servers": "ntp1.site.example"}, ("time_sync_servers", "must be a YAML list")),
+    "ntp-servers-dict": ("time_sync", {"time_sync_servers": {"ntp1": "10.0.0.1"}}, ("time_sync_servers", "dict")),
+    "ntp-servers-missing": ("time_sync", {}, ("missing required arguments: time_sync_servers",)),
+    # hardening_banner_text's default names the authority, so the error is about it being undefined.
+    "banner-authority-missing": ("hardening", {}, ("hardening_banner_authority",)),
+    "password-auth-string": (
+        "hardening",
+        {**VALID["hardening"], "hardening_sshd_password_authentication": "no"},
+        ("hardening_sshd_password_authentication", "must be true or false"),
+    ),
+    "auditd-state-choice": (
+        "hardening",
+        {**VALID["hardening"], "hardening_auditd_service_state": "sometimes"},
+        ("hardening_auditd_service_state", "sometimes"),
+    ),
+    "journald-storage-choice": ("baseline", {"baseline_journald_storage": "disk"}, ("baseline_journald_storage", "disk")),
+    "admin-without-name": (
+        "baseline",
+        {"baseline_admin_users": [{"ssh_keys": ["ssh-ed25519 AAAA admin"]}]},
+        ("name", "baseline_admin_users"),
+    ),
+    "admin-keys-string": (
+        "baseline",
+        {"baseline_admin_users": [{"name": "alice", "ssh_keys": "ssh-ed25519 AAAA alice"}]},
+        ("baseline_admin_users[0].ssh_keys", "must be a YAML list"),
+    ),
+    "admins-not-a-list": (
+        "baseline",
+        {"baseline_admin_users": "name: alice, password_hash: " + SECRET},
+        # the spec rejects it and, as the option holds a secret, masks the value (and part of the name)
+        ("is of type str", "unable to convert to dict"),
+    ),
+    "admin-password-hash-not-logged": (
+        "baseline",
+        {"baseline_admin_users": [{"name": "alice", "password_hash": SECRET, "state": "gone"}]},
+        ("baseline_admin_users", "state"),
+    ),
+    "mirrors-list": ("container_runtime", {"container_runtime_registry_mirrors": ["https://mirror.site.example"]}, ("container_runtime_registry_mirrors", "dict")),
+    "registry-auth-incomplete": (
+        "container_runtime",
+        {"container_runtime_registry_auths": [{"registry": "mirror.site.example", "password": SECRET}]},
+        ("username", "container_runtime_registry_auths"),
+    ),
+    "fabric-mode-choice": (
+        "infiniband",
+        {"infiniband_interfaces": [{"name": "ib0", "mode": "infiniband", "address": "10.100.0.1/16"}]},
+        ("mode", "infiniband_interfaces", "ipoib, roce"),
+    ),
+    "exporter-port-word": ("monitoring_agent", {"monitoring_agent_port": "ninety"}, ("monitoring_agent_port", "int")),
+    # Valid inputs pass validation (no false alarms): they end at the closed port instead.
+    "valid-baseline": ("baseline", {}, None),
+    "valid-hardening": ("hardening", VALID["hardening"], None),
+    "valid-time-sync": ("time_sync", VALID["time_sync"], None),
+    "valid-container-runtime": ("container_runtime", {"container_runtime_registry_mirrors": {"docker.io": ["https://m.example"]}}, None),
+    "valid-nvidia-host": ("nvidia_host", {"nvidia_host_driver_mode": "host"}, None),
+    "valid-infiniband": ("infiniband", {"infiniband_interfaces": [{"name": "ib0", "mode": "ipoib", "address": "10.100.0.1/16"}]}, None),
+    "valid-monitoring-agent": ("monitoring_agent", {"monitoring_agent_port": 9100}, None),
+}
+
+PLAY = [
+    {
+        "name": "Validate inputs",
+        "hosts": "all",
+        "gather_facts": False,
+        "tasks": [{"name": "Run the role", "ansible.builtin.include_role": {"name": "{{ case_role }}"}}],
+    }
+]
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """host -> how its run ended, from one ansible-playbook run. ansible-core's `tree` callback
+    writes each host's latest result to a file named after the host: for these cases, the result
+    that stopped it (a validation failure, or unreachable at the closed port)."""
+    tmp: Path = tmp_path_factory.mktemp("argspecs")
+    hosts = {case: {"case_role": role, **inputs} for case, (role, inputs, _) in CASES.items()}
+    inventory = {
+        "all": {
+            "hosts": hosts,
+            "vars": {
+                "ansible_connection": "ssh",
+                "ansible_host": "127.0.0.1",
+                "ansible_port": 9,  # discard: nothing listens, so a passing case is unreachable
+                "ansible_user": "nobody",
+                "ansible_ssh_common_args": "-o ConnectTimeout=3 -o BatchMode=yes",
+                "ansible_python_interpreter": "/usr/bin/python3",
+            },
+        }
+    }
+    (tmp / "inventory.yml").write_text(yaml.safe_dump(inventory))
+    (tmp / "play.yml").write_text(yaml.safe_dump(PLAY, sort_keys=False))
+    tree = tmp / "results"
+    out = subprocess.run(
+        [tool("ansible-playbook"), "-i", str(tmp / "inventory.yml"), str(tmp / "play.yml")],
+        cwd=tmp,
+        env=tool_env(
+            ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.tree",
+            ANSIBLE_CALLBACK_TREE_DIR=str(tree),
+            ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
+            ANSIBLE_HOST_KEY_CHECKING="false",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    results = {p.name: json.loads(p.read_text()) for p in tree.iterdir()} if tree.is_dir() else {}
+    assert results, f"ansible-playbook wrote no results (rc {out.returncode}):\n{out.stdout}\n{out.stderr}"
+    assert SECRET not in out.stdout + out.stderr + json.dumps(results), "a secret input reached the output"
+    return results
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_case(case: str, outcomes: dict[str, dict[str, Any]]) -> None:
+    role, _, fragments = CASES[case]
+    result = outcomes.get(case)
+    assert result is not None, f"{case}: the play neither failed nor stopped at the closed port"
+    if fragments is None:
+        assert result.get("unreachable"), f"{case}: valid {role} inputs were rejected: {result.get('msg')}"
+        return
+    assert not result.get("unreachable"), f"{case}: {role} accepted the wrong input and went on to the node"
+    message = str(result.get("msg", ""))
+    for fragment in fragments:
+        assert fragment in message, f"{case}: {fragment!r} not in the failure message:\n{message}"
