@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
-import tempfile
 import threading
 from pathlib import Path
 
@@ -18,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from lab.nodes import NodeLab
+from tests.lab_session import fresh_lab
 from nodeconfig.configure import configure, plan_target
 
 pytestmark = pytest.mark.lab
@@ -28,20 +26,8 @@ CANARY = f"canary-{secrets.token_hex(8)}"
 
 @pytest.fixture(scope="module")
 def lab():
-    root = Path(tempfile.mkdtemp(prefix="sovcfg-", dir="/tmp"))
-    old = os.environ.get("SOVEREIGN_STATE")
-    os.environ["SOVEREIGN_STATE"] = str(root)
-    node_lab = NodeLab(f"cfg-{secrets.token_hex(2)}", state_root=root)
-    try:
-        node_lab.up(3)
+    with fresh_lab("cfg", 3) as node_lab:
         yield node_lab
-    finally:
-        node_lab.down()
-        if old is None:
-            os.environ.pop("SOVEREIGN_STATE", None)
-        else:
-            os.environ["SOVEREIGN_STATE"] = old
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-import pytest
 
 from nodeconfig.acceptance.findings import Finding
 from nodeconfig.acceptance.gpu_checks import CHECKS, GPU_PROBES, GpuExpectations, gpu_findings

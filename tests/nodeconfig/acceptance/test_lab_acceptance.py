@@ -9,17 +9,15 @@ real too: lab nodes have neither, and their inventory expects none.
 from __future__ import annotations
 
 import os
-import secrets
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from lab.nodes import NodeLab
+from tests.lab_session import fresh_lab
 from nodeconfig.acceptance import VerifyReport, verify
 from nodeconfig.configure import plan_target, write_inventory
 from nodeconfig.settings import ROLES_PATH, TUNED, ansible_env
@@ -31,20 +29,8 @@ ROLES = ["baseline", "hardening", "nvidia_host", "infiniband"]
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[NodeLab]:
-    root = Path(tempfile.mkdtemp(prefix="sovacc-", dir="/tmp"))
-    old = os.environ.get("SOVEREIGN_STATE")
-    os.environ["SOVEREIGN_STATE"] = str(root)
-    node_lab = NodeLab(f"acc-{secrets.token_hex(2)}", state_root=root)
-    try:
-        node_lab.up(2)
+    with fresh_lab("acc", 2) as node_lab:
         yield node_lab
-    finally:
-        node_lab.down()
-        if old is None:
-            os.environ.pop("SOVEREIGN_STATE", None)
-        else:
-            os.environ["SOVEREIGN_STATE"] = old
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
