@@ -18,7 +18,7 @@ from lab.paths import state_root
 from nodeconfig.inventory import Admin, build_inventory, design_hosts, lab_hosts, shards_for, site_vars
 from nodeconfig.runner import EventSink, RunResult, Shard, run_playbook
 from nodeconfig.settings import TUNED, Profile
-from stacks.loader import InputError, Problem, load_and_design, resolve
+from stacks.loader import InputError, Problem, load_and_design, resolve, stack_name
 
 LAB_ADMIN = "sovadmin"
 
@@ -35,7 +35,7 @@ class Target:
 
 def plan_target(ref: str, *, site: str | None = None, lab: str | None = None) -> Target:
     partnership, planned = load_and_design(ref)
-    stack = _stack_name(ref)
+    stack = stack_name(resolve(ref))
     sites = {s.name: (s, d) for s, d in zip(partnership.sites, planned.sites)}
     if site is not None and site not in sites:
         raise InputError([Problem(str(resolve(ref)), None, "--site", f"no site {site!r}; the stack has: {', '.join(sites)}")])
@@ -71,7 +71,7 @@ def configure(
     on_event: EventSink | None = None,
 ) -> RunResult:
     secrets = _secret_vars(secrets_file, target.inventory) if secrets_file else None
-    run_dir = target.state_dir / "runs" / time.strftime("%Y%m%dT%H%M%S") 
+    run_dir = target.state_dir / "runs" / time.strftime("%Y%m%dT%H%M%S")
     suffix = 0
     while run_dir.exists():
         suffix += 1
@@ -91,13 +91,6 @@ def configure(
         limit=limit,
         on_event=on_event,
     )
-
-
-def _stack_name(ref: str) -> str:
-    name = resolve(ref).name
-    if name.startswith("Pulumi.") and name.endswith(".yaml"):
-        return name[len("Pulumi.") : -len(".yaml")]
-    return Path(name).stem
 
 
 def _stack_admins(ref: str) -> list[Admin]:

@@ -65,6 +65,14 @@ def resolve(ref: str) -> Path:
     )
 
 
+def stack_name(ref: str | Path) -> str:
+    """'ke-staging' for a stack name or countries/Pulumi.ke-staging.yaml; a file's stem otherwise."""
+    name = Path(ref).name
+    if name.startswith("Pulumi.") and name.endswith(".yaml"):
+        return name[len("Pulumi.") : -len(".yaml")]
+    return Path(name).stem if name.endswith((".yaml", ".yml")) else name
+
+
 def load(ref: str | Path) -> Partnership:
     path = resolve(str(ref))
     name = str(path)

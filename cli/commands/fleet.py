@@ -6,10 +6,9 @@ from pathlib import Path
 
 import click
 
-from cli.commands.plan import stack_label
 from cli.output import InvalidInput, console, emit_json, json_option
 from cli.plan_view import fleet_table
-from stacks.loader import InputError, Problem, countries_dir, load_and_design
+from stacks.loader import InputError, Problem, countries_dir, load_and_design, stack_name
 
 
 @click.command()
@@ -32,7 +31,7 @@ def fleet(folder: Path | None, as_json: bool) -> None:
         government = sum(f.share for f in partnership.funding if f.kind.value == "government")
         rows.append(
             {
-                "stack": stack_label(str(path)),
+                "stack": stack_name(path),
                 "country": partnership.country,
                 "mode": partnership.mode.value,
                 "sites": len(design.sites),

@@ -9,7 +9,7 @@ import click
 
 from cli.output import InvalidInput, console, emit_json, json_option
 from cli.plan_view import plan_view
-from stacks.loader import InputError, load_and_design
+from stacks.loader import InputError, load_and_design, stack_name
 from stacks.summary import plan_summary
 
 
@@ -28,18 +28,11 @@ def plan(ref: str, as_json: bool, out_dir: Path | None) -> None:
         raise InvalidInput(exc, as_json) from None
     summary = plan_summary(partnership, design)
     if out_dir is not None:
-        write_plan(summary, out_dir / stack_label(ref))
+        write_plan(summary, out_dir / stack_name(ref))
     if as_json:
         emit_json(summary)
     else:
         console().print(plan_view(summary))
-
-
-def stack_label(ref: str) -> str:
-    name = Path(ref).name
-    if name.startswith("Pulumi.") and name.endswith(".yaml"):
-        return name[len("Pulumi.") : -len(".yaml")]
-    return Path(ref).stem if name.endswith((".yaml", ".yml")) else name
 
 
 def write_plan(summary: dict, folder: Path) -> None:
