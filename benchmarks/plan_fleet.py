@@ -15,9 +15,9 @@ import time
 import yaml
 
 from nodeconfig.nodes import iter_nodes
-from stacks.loader import parse
-from stacks.sizing import design
-from stacks.summary import plan_summary
+from stacks.design.loader import parse
+from stacks.design.sizing import design
+from stacks.design.summary import plan_summary
 
 COUNTRIES = ("KE", "BR", "DE", "IN", "ID", "ZA", "MX", "VN", "EG", "CL")
 PLATFORMS = ("hgx-h100", "hgx-h200", "hgx-b200", "gb200-nvl72", "gb300-nvl72")

@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 import click
 from rich.console import Console
 
-from stacks.loader import InputError
+from stacks.design.loader import InputError
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_ENVIRONMENT = 0, 1, 2, 3
 

@@ -1,4 +1,4 @@
-"""Rich renderings of a plan summary (stacks.summary), for people reading in a terminal."""
+"""Rich renderings of a plan summary (stacks.design.summary), for people reading in a terminal."""
 
 from __future__ import annotations
 

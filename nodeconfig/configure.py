@@ -18,7 +18,7 @@ from lab.paths import state_root
 from nodeconfig.inventory import Admin, build_inventory, design_hosts, lab_hosts, shards_for, site_vars
 from nodeconfig.runner import EventSink, RunResult, Shard, run_playbook
 from nodeconfig.settings import TUNED, Profile
-from stacks.loader import InputError, Problem, load_and_design, resolve, stack_name
+from stacks.design.loader import InputError, Problem, load_and_design, resolve, stack_name
 
 LAB_ADMIN = "sovadmin"
 

@@ -16,9 +16,9 @@ from typing import Any
 
 from nodeconfig.nodes import NodePlan, iter_nodes
 from nodeconfig.runner import Shard
-from stacks.catalog import PLATFORMS, FabricKind
-from stacks.partnership import Partnership, Site
-from stacks.sizing import SiteDesign
+from stacks.design.catalog import PLATFORMS, FabricKind
+from stacks.design.partnership import Partnership, Site
+from stacks.design.sizing import SiteDesign
 
 # /etc/hosts lists every node only while that stays small; larger sites rely on DNS.
 HOSTS_FILE_LIMIT = 512

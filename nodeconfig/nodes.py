@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from stacks.catalog import PLATFORMS
-from stacks.ipam import PoolPlan, dotted_quad
-from stacks.sizing import SiteDesign
+from stacks.design.catalog import PLATFORMS
+from stacks.design.ipam import PoolPlan, dotted_quad
+from stacks.design.sizing import SiteDesign
 
 
 @dataclass(frozen=True, slots=True)

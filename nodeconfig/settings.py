@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from stacks.loader import PROJECT_ROOT
+from stacks.design.loader import PROJECT_ROOT
 
 ROLES_PATH = PROJECT_ROOT / "roles"
 PLAYBOOKS = PROJECT_ROOT / "playbooks"

@@ -5,9 +5,9 @@
 
 import pulumi
 
-from stacks.loader import CONFIG_KEY, InputError, validate_mapping
+from stacks.design.loader import CONFIG_KEY, InputError, validate_mapping
 from stacks.program import build
-from stacks.sizing import SizingErrors
+from stacks.design.sizing import SizingErrors
 
 stack = pulumi.get_stack()
 try:

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import pulumi
 
-from stacks.fabric import Fabric, FabricArgs
-from stacks.partnership import Partnership
-from stacks.site import Site, SiteArgs
-from stacks.sizing import design
-from stacks.summary import plan_summary
+from stacks.components.fabric import Fabric, FabricArgs
+from stacks.design.partnership import Partnership
+from stacks.components.site import Site, SiteArgs
+from stacks.design.sizing import design
+from stacks.design.summary import plan_summary
 
 
 OUTPUTS = ("country", "mode", "totals", "funding", "sites", "fabrics")

@@ -11,7 +11,7 @@ from nodeconfig.configure import configure as run_configure
 from nodeconfig.configure import plan_target
 from nodeconfig.progress import RunProgress, summary_table
 from nodeconfig.settings import PROFILES
-from stacks.loader import InputError
+from stacks.design.loader import InputError
 
 
 @click.command()

@@ -8,7 +8,7 @@ import click
 
 from cli.output import InvalidInput, console, emit_json, json_option
 from cli.plan_view import fleet_table
-from stacks.loader import InputError, Problem, countries_dir, load_and_design, stack_name
+from stacks.design.loader import InputError, Problem, countries_dir, load_and_design, stack_name
 
 
 @click.command()

@@ -9,9 +9,9 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from stacks.loader import countries_dir
-from stacks.partnership import Mode
-from stacks.starter import (
+from stacks.design.loader import countries_dir
+from stacks.design.partnership import Mode
+from stacks.design.starter import (
     DEFAULT_ENV,
     StackExists,
     Starter,

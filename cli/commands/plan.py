@@ -9,8 +9,8 @@ import click
 
 from cli.output import InvalidInput, console, emit_json, json_option
 from cli.plan_view import plan_view
-from stacks.loader import InputError, load_and_design, stack_name
-from stacks.summary import plan_summary
+from stacks.design.loader import InputError, load_and_design, stack_name
+from stacks.design.summary import plan_summary
 
 
 @click.command()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from cli.output import InvalidInput, console, emit_json, json_option
-from stacks.loader import InputError, Problem, load_and_design
+from stacks.design.loader import InputError, Problem, load_and_design
 
 
 @click.command()

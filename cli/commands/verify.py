@@ -9,7 +9,7 @@ import click
 from cli.output import EnvironmentMissing, InvalidInput, OperationFailed, console, emit_json, json_option
 from nodeconfig.acceptance.run import VerifyError, VerifyInputError, verify as run_verify, verify_local
 from nodeconfig.configure import plan_target, write_inventory
-from stacks.loader import InputError
+from stacks.design.loader import InputError
 
 
 @click.command()

@@ -59,7 +59,7 @@ CLASS_OTHER_BRIDGE = 0x0680
 class PciModel:
     family: str  # the GPU family: "H100", "B200"
     name: str  # the PCI ID database's name for this device id
-    aliases: tuple[str, ...] = ()  # names stacks/catalog.py uses for the same part
+    aliases: tuple[str, ...] = ()  # names stacks/design/catalog.py uses for the same part
 
 
 # Device ids from the public PCI ID database (https://pci-ids.ucw.cz/read/PC/10de) and NVIDIA's

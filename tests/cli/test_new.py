@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from stacks.loader import load_and_design
+from stacks.design.loader import load_and_design
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import shutil
 from click.testing import CliRunner
 
 from cli.main import cli
-from stacks.loader import countries_dir
+from stacks.design.loader import countries_dir
 
 
 def test_plan_text_names_sites_and_funding():

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from cli.main import cli
 from nodeconfig.configure import _secret_vars
 from nodeconfig.inventory import Admin, build_inventory, design_hosts, lab_hosts, shards_for, site_vars
-from stacks.loader import InputError, load_and_design
+from stacks.design.loader import InputError, load_and_design
 
 
 def _inventory(stack="in-staging", lab_nodes=None):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 from nodeconfig.nodes import iter_nodes
-from stacks.loader import load_and_design
+from stacks.design.loader import load_and_design
 
 
 def test_every_node_has_unique_names_and_addresses_inside_its_pools():

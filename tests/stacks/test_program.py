@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from stacks.loader import load
+from stacks.design.loader import load
 
 
 class Mocks(pulumi.runtime.Mocks):
@@ -29,7 +29,7 @@ def mocks():
 
 def test_components_are_registered_with_type_tokens_and_parents(mocks):
     from stacks.program import build
-    from stacks.site import Site
+    from stacks.components.site import Site
 
     partnership = load("ke-staging")
 
@@ -42,7 +42,7 @@ def test_components_are_registered_with_type_tokens_and_parents(mocks):
 
     run()
     assert set(outputs) == {"country", "mode", "totals", "funding", "sites", "fabrics"}
-    from stacks.sizing import design
+    from stacks.design.sizing import design
 
     assert outputs["totals"]["new_gpus"] == design(partnership).gpus
     types = {(r.typ, r.name) for r in mocks.resources}
@@ -53,8 +53,8 @@ def test_components_are_registered_with_type_tokens_and_parents(mocks):
 
 
 def test_site_summary_output_carries_the_design(mocks):
-    from stacks.site import Site, SiteArgs
-    from stacks.sizing import design
+    from stacks.components.site import Site, SiteArgs
+    from stacks.design.sizing import design
 
     planned = design(load("ke-staging")).sites[0]
 
@@ -74,8 +74,8 @@ def test_site_summary_output_carries_the_design(mocks):
 
 
 def test_fabric_summary_output(mocks):
-    from stacks.fabric import Fabric, FabricArgs
-    from stacks.sizing import design
+    from stacks.components.fabric import Fabric, FabricArgs
+    from stacks.design.sizing import design
 
     plan = design(load("ke-staging")).sites[0].fabric
 

@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from stacks.catalog import PLATFORMS
-from stacks.fabric_plan import plan_fabric
-from stacks.loader import validate_mapping
-from stacks.sizing import SizingError, SizingErrors, design, design_site
+from stacks.design.catalog import PLATFORMS
+from stacks.design.fabric_plan import plan_fabric
+from stacks.design.loader import validate_mapping
+from stacks.design.sizing import SizingError, SizingErrors, design, design_site
 
 
 def test_superpod_h100_four_scalable_units_matches_reference():

@@ -8,9 +8,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stacks.catalog import PLATFORMS
-from stacks.loader import InputError, parse, validate_mapping
-from stacks.sizing import SizingErrors, design
+from stacks.design.catalog import PLATFORMS
+from stacks.design.loader import InputError, parse, validate_mapping
+from stacks.design.sizing import SizingErrors, design
 
 AIR = [k for k, p in PLATFORMS.items() if not p.liquid_cooled]
 

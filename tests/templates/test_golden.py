@@ -17,10 +17,10 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stacks.loader import CONFIG_KEY, parse
-from stacks.partnership import Partnership
-from stacks.sizing import design
-from stacks.starter import (
+from stacks.design.loader import CONFIG_KEY, parse
+from stacks.design.partnership import Partnership
+from stacks.design.sizing import design
+from stacks.design.starter import (
     TEMPLATES_DIR,
     build_starter,
     environment,

@@ -111,7 +111,7 @@ def test_pci_dump_incomplete_device_is_an_error() -> None:
     ("expected", "smi_name", "device", "ok"),
     [
         ("H100", "NVIDIA H100 80GB HBM3", 0x2330, True),  # family
-        ("H100 SXM5 80GB", "NVIDIA H100 80GB HBM3", 0x2330, True),  # stacks/catalog.py's name
+        ("H100 SXM5 80GB", "NVIDIA H100 80GB HBM3", 0x2330, True),  # stacks/design/catalog.py's name
         ("NVIDIA H100 80GB HBM3", "NVIDIA H100 80GB HBM3", 0x2330, True),  # NVML's name
         ("h100 80gb hbm3", "NVIDIA H100 80GB HBM3", 0x2330, True),
         ("H200 SXM5 141GB", "NVIDIA H200", 0x2335, True),
@@ -127,8 +127,8 @@ def test_model_matches(expected: str, smi_name: str, device: int, ok: bool) -> N
 
 
 def test_catalog_gpu_models_are_recognised() -> None:
-    # The design's model comes from stacks/catalog.py; each HGX part must be matchable by it.
-    from stacks.catalog import PLATFORMS
+    # The design's model comes from stacks/design/catalog.py; each HGX part must be matchable by it.
+    from stacks.design.catalog import PLATFORMS
 
     names = {_norm(n) for m in gf.PCI_MODELS.values() for n in (m.family, m.name, *m.aliases)}
     for platform in PLATFORMS.values():

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 import pulumi
 
-from stacks.fabric_plan import FabricPlan
+from stacks.design.fabric_plan import FabricPlan
 
 
 @dataclass

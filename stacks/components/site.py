@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pulumi
 
-from stacks.sizing import SiteDesign
-from stacks.summary import site_summary
+from stacks.design.sizing import SiteDesign
+from stacks.design.summary import site_summary
 
 
 @dataclass

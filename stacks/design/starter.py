@@ -23,8 +23,8 @@ from babel.languages import get_official_languages
 from babel.numbers import get_territory_currencies
 from pydantic import TypeAdapter, ValidationError
 
-from stacks.loader import PROJECT_ROOT
-from stacks.partnership import (
+from stacks.design.loader import PROJECT_ROOT
+from stacks.design.partnership import (
     Capacity,
     Cooling,
     Egress,

@@ -14,13 +14,13 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from stacks.partnership import SCHEMA_VERSION, Partnership
-from stacks.sizing import PartnershipDesign, SizingErrors, design
+from stacks.design.partnership import SCHEMA_VERSION, Partnership
+from stacks.design.sizing import PartnershipDesign, SizingErrors, design
 
 CONFIG_KEY = "sovereign:partnership"
 # libyaml's parser where installed: planning a large fleet is mostly YAML parsing.
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def countries_dir() -> Path:

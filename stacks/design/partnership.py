@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 import pycountry
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from stacks.catalog import PLATFORMS
+from stacks.design.catalog import PLATFORMS
 
 SCHEMA_VERSION = 1
 SHARE_TOLERANCE = 1e-6

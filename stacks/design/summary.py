@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from stacks.costs import funding_split
-from stacks.partnership import Partnership
-from stacks.sizing import PartnershipDesign, SiteDesign
+from stacks.design.costs import funding_split
+from stacks.design.partnership import Partnership
+from stacks.design.sizing import PartnershipDesign, SiteDesign
 
 
 def site_summary(site: SiteDesign) -> dict[str, Any]:

@@ -10,16 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import ceil, floor
 
-from stacks.catalog import (
+from stacks.design.catalog import (
     KW_PER_TON_REFRIGERATION,
     OOB_SWITCH,
     PLATFORMS,
     Platform,
 )
-from stacks.costs import Capex, estimate_capex
-from stacks.fabric_plan import FabricPlan, FabricTooLarge, plan_fabric
-from stacks.ipam import PoolExhausted, PoolPlan, plan_pool
-from stacks.partnership import Cooling, Partnership, Site
+from stacks.design.costs import Capex, estimate_capex
+from stacks.design.fabric_plan import FabricPlan, FabricTooLarge, plan_fabric
+from stacks.design.ipam import PoolExhausted, PoolPlan, plan_pool
+from stacks.design.partnership import Cooling, Partnership, Site
 
 GPUS_PER_STORAGE_NODE = 64  # one parallel-filesystem server per 64 GPUs (estimate, see catalog)
 STORAGE_NODE_KW = 1.2

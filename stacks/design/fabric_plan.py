@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import ceil
 
-from stacks.catalog import OOB_SWITCH, Platform
+from stacks.design.catalog import OOB_SWITCH, Platform
 
 
 class FabricTooLarge(ValueError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stacks.catalog import (
+from stacks.design.catalog import (
     CABLE_USD,
     FACILITY_USD_PER_MW,
     INTEGRATION_FRACTION,
@@ -12,7 +12,7 @@ from stacks.catalog import (
     STORAGE_USD_PER_GPU,
     Platform,
 )
-from stacks.fabric_plan import FabricPlan
+from stacks.design.fabric_plan import FabricPlan
 
 
 @dataclass(frozen=True, slots=True)

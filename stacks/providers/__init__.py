@@ -1,0 +1,1 @@
+"""Pulumi dynamic providers (Python, run under the real engine)."""
