@@ -32,6 +32,11 @@ test: venv
 test-fast: venv
 	$(BIN)/python -m pytest -q -m "not lab"
 
+## lint: ruff and mypy (also run by the tests)
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
 bench: venv
 	$(BIN)/python benchmarks/plan_fleet.py
 

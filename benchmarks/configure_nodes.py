@@ -45,7 +45,7 @@ def main() -> None:
             started = time.monotonic()
             first, rerun, ok = measure(args.stack, profile, size)
             results[(profile, size)] = (first, rerun, ok)
-            print(f"{profile:>8} {size:>5} {first:>8.1f} {rerun:>8.1f} {rerun / first:>11.2f} {str(ok):>9}"
+            print(f"{profile:>8} {size:>5} {first:>8.1f} {rerun:>8.1f} {rerun / first:>11.2f} {ok!s:>9}"
                   f"   ({time.monotonic() - started:.0f} s with lab up/down)", flush=True)
     lo, hi = min(sizes), max(sizes)
     for profile in args.profiles.split(","):

@@ -34,7 +34,7 @@ class InvalidInput(click.ClickException):
         self.error, self.as_json = error, as_json
         super().__init__(str(error))
 
-    def show(self, file=None) -> None:  # noqa: ARG002 - click's signature
+    def show(self, file=None) -> None:
         if self.as_json:
             emit_json({"ok": False, "problems": [p.to_dict() for p in self.error.problems]})
             return

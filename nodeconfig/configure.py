@@ -112,7 +112,8 @@ def _lab(name: str):
 
     spec = NodeLab(name).spec()
     if spec is None or not spec.count:
-        raise InputError([Problem(f"lab {name!r}", None, "--lab", f"no lab nodes; start them with `sovereign lab nodes up --name {name}`")])
+        hint = f"no lab nodes; start them with `sovereign lab nodes up --name {name}`"
+        raise InputError([Problem(f"lab {name!r}", None, "--lab", hint)])
     return spec
 
 
@@ -130,14 +131,17 @@ def _secret_vars(path: Path, inventory: dict[str, Any]) -> dict[str, Any]:
         raise InputError([Problem(where, 1, "", "expected a mapping")])
     unknown = set(data) - {"admin_password_hashes", "registry_credentials"}
     if unknown:
-        raise InputError([Problem(where, None, k, "unknown secret (expected admin_password_hashes, registry_credentials)") for k in sorted(unknown)])
+        expected = "unknown secret (expected admin_password_hashes, registry_credentials)"
+        raise InputError([Problem(where, None, k, expected) for k in sorted(unknown)])
     out: dict[str, Any] = {}
     hashes = data.get("admin_password_hashes") or {}
     if hashes:
         admins = inventory["all"]["vars"]["baseline_admin_users"]
         missing = sorted(set(hashes) - {a["name"] for a in admins})
         if missing:
-            raise InputError([Problem(where, None, f"admin_password_hashes.{m}", "no such admin in sovereign:admins") for m in missing])
+            raise InputError(
+                [Problem(where, None, f"admin_password_hashes.{m}", "no such admin in sovereign:admins") for m in missing]
+            )
         out["baseline_admin_users"] = [
             {**a, **({"password_hash": hashes[a["name"]]} if a["name"] in hashes else {})} for a in admins
         ]

@@ -6,8 +6,8 @@
 import pulumi
 
 from stacks.design.loader import CONFIG_KEY, InputError, validate_mapping
-from stacks.program import build
 from stacks.design.sizing import SizingErrors
+from stacks.program import build
 
 stack = pulumi.get_stack()
 try:

@@ -8,11 +8,10 @@ from __future__ import annotations
 import pulumi
 
 from stacks.components.fabric import Fabric, FabricArgs
-from stacks.design.partnership import Partnership
 from stacks.components.site import Site, SiteArgs
+from stacks.design.partnership import Partnership
 from stacks.design.sizing import design
 from stacks.design.summary import plan_summary
-
 
 OUTPUTS = ("country", "mode", "totals", "funding", "sites", "fabrics")
 

@@ -38,7 +38,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print one JS
 class LabCommandError(click.ClickException):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        self.exit_code = exit_code  # type: ignore[misc]  # per instance: lab errors carry their own code
 
 
 @contextmanager
@@ -48,7 +48,7 @@ def _lab_errors(as_json: bool) -> Iterator[None]:
         yield
     except LabError as exc:
         code, message = exc.exit_code, str(exc)
-    except Exception as exc:  # noqa: BLE001 - the CLI promises no tracebacks
+    except Exception as exc:
         if os.environ.get("SOVEREIGN_DEBUG"):
             raise
         code, message = 1, f"unexpected {type(exc).__name__}: {exc} (SOVEREIGN_DEBUG=1 shows the traceback)"

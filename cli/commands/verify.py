@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from cli.output import EnvironmentMissing, InvalidInput, OperationFailed, console, emit_json, json_option
-from nodeconfig.acceptance.run import VerifyError, VerifyInputError, verify as run_verify, verify_local
+from nodeconfig.acceptance.run import VerifyError, VerifyInputError, verify_local
+from nodeconfig.acceptance.run import verify as run_verify
 from nodeconfig.configure import plan_target, write_inventory
 from stacks.design.loader import InputError
 

@@ -7,7 +7,6 @@ real node go through exactly the same code; only `collect` touches the host.
 from __future__ import annotations
 
 import re
-
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol

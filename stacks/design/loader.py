@@ -132,7 +132,7 @@ def validate_mapping(
     except ValidationError as exc:
         raise InputError(
             [
-                Problem(name, _line(root, prefix + tuple(e["loc"])), _dotted(prefix + tuple(e["loc"])), _message(e))
+                Problem(name, _line(root, prefix + tuple(e["loc"])), _dotted(prefix + tuple(e["loc"])), _message(dict(e)))
                 for e in exc.errors(include_url=False)
             ]
         ) from None

@@ -229,7 +229,7 @@ def _country(code: str) -> str:
 
 def _pools_disjoint_across_sites(sites: list[Site]) -> None:
     # Sites of one country share a routed WAN, so their pools must not overlap either.
-    seen: list[tuple[str, str, ipaddress.IPv4Network]] = []
+    seen: list[tuple[str, str, ipaddress.IPv4Network | ipaddress.IPv6Network]] = []
     for site in sites:
         for pool in ("data", "storage", "oob"):
             net = ipaddress.ip_network(getattr(site.networks, pool))

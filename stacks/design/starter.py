@@ -115,21 +115,21 @@ def build_starter(
         schema_version=1,
         name=f"{name} National AI Compute",
         country=code,
-        languages=languages,
+        languages=list(languages),
         currency=currency,
         usd_rate=1.0,
         operating_authority=government,
         mode=mode,
-        funding=(FundingShare(party=government, kind=PartyKind.GOVERNMENT, share=1.0),),
+        funding=[FundingShare(party=government, kind=PartyKind.GOVERNMENT, share=1.0)],
         sovereignty=Sovereignty(
-            data_residency=(code,),
-            registries=tuple(
+            data_residency=[code],
+            registries=[
                 RegistryMirror(upstream=upstream, mirror=f"https://{domain}/{path}")
                 for path, upstream in _UPSTREAM_REGISTRIES.items()
-            ),
-            egress=Egress(default="deny", allowed=(domain,)),
+            ],
+            egress=Egress(default="deny", allowed=[domain]),
         ),
-        sites=tuple(
+        sites=list(
             _site(site, index, mode, code, shared_secret=len(site_names) == 1)
             for index, site in enumerate(site_names)
         ),

@@ -128,7 +128,7 @@ class FakeApt:
         self.calls: list[str] = []
         self.installs_after = installs_after
 
-    def run(self, cmd, **_kw):  # noqa: ANN001, ANN201
+    def run(self, cmd, **_kw):
         import subprocess
 
         verb = "update" if "update" in cmd else "install"

@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from tests.lab_session import fresh_lab
 from nodeconfig.configure import configure, plan_target
+from tests.lab_session import fresh_lab
 
 pytestmark = pytest.mark.lab
 STACK = "ke-staging"
@@ -70,7 +70,8 @@ def test_converge_with_secrets_then_rerun_changes_nothing(lab, secrets_file):
     # The secrets reached the node (the hash is the admin's password) ...
     shadow = lab.ssh(lab.spec().nodes[0].name, "getent shadow sovadmin").stdout
     assert CANARY in shadow
-    containerd = lab.ssh(lab.spec().nodes[0].name, "stat -c %a /etc/containerd/config.toml; cat /etc/containerd/config.toml").stdout
+    node = lab.spec().nodes[0].name
+    containerd = lab.ssh(node, "stat -c %a /etc/containerd/config.toml; cat /etc/containerd/config.toml").stdout
     assert containerd.startswith("600") and CANARY in containerd
     # ... and nothing else: not the output, the run artifacts, the inventory, the fact cache.
     assert CANARY not in first.output + second.output
@@ -98,7 +99,8 @@ def test_node_lost_mid_run_others_finish_and_rerun_converges(lab):
 
     def on_event(shard, event):
         # Pull the plug once the run is under way on every host.
-        if event.get("event") == "playbook_on_task_start" and not stopped.is_set() and event["event_data"].get("task", "").startswith("Write site hosts"):
+        task = event.get("event_data", {}).get("task", "")
+        if event.get("event") == "playbook_on_task_start" and not stopped.is_set() and task.startswith("Write site hosts"):
             stopped.set()
             threading.Thread(target=lab.stop_node, args=(victim,), kwargs={"kill": True}).start()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 from click.testing import CliRunner
 
@@ -16,7 +15,8 @@ def _inventory(stack="in-staging", lab_nodes=None):
     partnership, planned = load_and_design(stack)
     site, design = partnership.sites[0], planned.sites[0]
     hosts = lab_hosts(design, lab_nodes) if lab_nodes else design_hosts(design)
-    return partnership, design, build_inventory(hosts, site_vars(partnership, site, design, [Admin("ops", ("ssh-ed25519 AAAA ops",))]))
+    admins = [Admin("ops", ("ssh-ed25519 AAAA ops",))]
+    return partnership, design, build_inventory(hosts, site_vars(partnership, site, design, admins))
 
 
 def test_design_inventory_groups_by_scalable_unit():

@@ -28,8 +28,8 @@ def mocks():
 
 
 def test_components_are_registered_with_type_tokens_and_parents(mocks):
-    from stacks.program import build
     from stacks.components.site import Site
+    from stacks.program import build
 
     partnership = load("ke-staging")
 

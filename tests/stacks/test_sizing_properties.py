@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -89,7 +90,7 @@ def test_power_never_exceeds_budget_and_ranges_never_overlap(data):
                 assert first > net.network_address + 16 and last < net.broadcast_address
                 ranges.append((int(first), int(last)))
     ranges.sort()
-    for (_, end), (start, _) in zip(ranges, ranges[1:]):
+    for (_, end), (start, _) in itertools.pairwise(ranges):
         assert end < start
 
 

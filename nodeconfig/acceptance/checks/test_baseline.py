@@ -37,7 +37,7 @@ def test_sysctls(host: Any, node_vars: Vars, container: str | None, conclude: Co
 
 def test_pam_limits(host: Any, node_vars: Vars, conclude: Conclude) -> None:
     path = node_vars.get_str("__baseline_limits_file")
-    wanted = [f"{l['domain']} {l['type']} {l['item']} {l['value']}" for l in node_vars.get_list("baseline_limits")]
+    wanted = [f"{lim['domain']} {lim['type']} {lim['item']} {lim['value']}" for lim in node_vars.get_list("baseline_limits")]
     conclude(oc.lines_findings("pam_limits", path, _read(host, path), wanted))
 
 

@@ -51,7 +51,7 @@ def test_inventory_overrides_role_defaults_and_templates_render(roles_dir: Path)
 def test_value_that_needs_facts_is_an_error_naming_the_variable(roles_dir: Path) -> None:
     v = Vars({}, roles_dir=roles_dir)
     with pytest.raises(
-        ExpectationError, match="nvidia_host_from_facts cannot be rendered: .*ansible_facts.* is undefined"
+        ExpectationError, match=r"nvidia_host_from_facts cannot be rendered: .*ansible_facts.* is undefined"
     ):
         v.get_str("nvidia_host_from_facts")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-
 from nodeconfig.acceptance.findings import Finding
 from nodeconfig.acceptance.gpu_checks import CHECKS, GPU_PROBES, GpuExpectations, gpu_findings
 from nodeconfig.acceptance.probes import ProbeResult
@@ -103,7 +102,7 @@ def test_fabric_manager_required_by_design_without_visible_nvswitch() -> None:
     # Blackwell HGX NVSwitches are not on the host PCI bus: the design's word is what counts.
     outputs = recorded("gpu", "hgx-h100-healthy", GPU_PROBES)
     outputs["pci"] = ProbeResult(
-        0, "\n".join(l for l in outputs["pci"].stdout.splitlines() if "0x22a3" not in l and "/0000:0" not in l)
+        0, "\n".join(ln for ln in outputs["pci"].stdout.splitlines() if "0x22a3" not in ln and "/0000:0" not in ln)
     )
     outputs["fabricmanager"] = ProbeResult(3, "inactive\n")
     found = by_check(gpu_findings(outputs, replace(HGX_H100, fabric_manager=True)))

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from lab.nodes import NodeLab
-from tests.lab_session import fresh_lab
 from nodeconfig.acceptance import VerifyReport, verify
 from nodeconfig.configure import plan_target, write_inventory
 from nodeconfig.settings import ROLES_PATH, TUNED, ansible_env
+from tests.lab_session import fresh_lab
 
 pytestmark = pytest.mark.lab
 STACK = "ke-staging"

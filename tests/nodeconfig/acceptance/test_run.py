@@ -51,7 +51,7 @@ def test_match_hosts_by_group_host_and_wildcard(tmp_path: Path) -> None:
 
 
 def test_unknown_role_is_refused() -> None:
-    with pytest.raises(VerifyInputError, match="unknown role.*gpu_magic.*known: baseline"):
+    with pytest.raises(VerifyInputError, match=r"unknown role.*gpu_magic.*known: baseline"):
         select_roles(["nvidia_host", "gpu_magic"])
     assert select_roles(["infiniband", "infiniband"]) == ["infiniband"]
 
@@ -59,7 +59,7 @@ def test_unknown_role_is_refused() -> None:
 def test_missing_inventory_and_empty_limit(tmp_path: Path) -> None:
     with pytest.raises(VerifyInputError, match="inventory not found"):
         verify(tmp_path / "absent.yml")
-    with pytest.raises(VerifyInputError, match="no host .* matches 'nothing'"):
+    with pytest.raises(VerifyInputError, match=r"no host .* matches 'nothing'"):
         verify(write_inventory(tmp_path, INVENTORY), limit="nothing")
 
 
