@@ -6,22 +6,36 @@ country's own project runs the same program: its `__main__.py` is `from stacks.p
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
 import pulumi
 
+from stacks.components.cluster import Cluster, ClusterArgs
 from stacks.components.fabric import Fabric, FabricArgs
 from stacks.components.site import Site, SiteArgs
-from stacks.design.loader import CONFIG_KEY, InputError, validate_mapping
+from stacks.design.loader import CONFIG_KEY, InputError, Problem, validate_mapping
 from stacks.design.partnership import Partnership
 from stacks.design.sizing import SizingErrors, design
-from stacks.design.summary import plan_summary
+from stacks.design.summary import plan_summary, site_summary
 
-OUTPUTS = ("country", "mode", "totals", "funding", "sites", "fabrics")
+OUTPUTS = ("country", "mode", "totals", "funding", "sites", "fabrics", "clusters")
 
 
-def build(partnership: Partnership) -> dict[str, object]:
+@dataclass(frozen=True)
+class ClusterTarget:
+    """Which site's Kubernetes API the stack applies to, and the kubeconfig that reaches it."""
+
+    site: str | None  # None: the partnership's first site
+    kubeconfig: pulumi.Input[str]
+
+
+def build(partnership: Partnership, cluster: ClusterTarget | None = None) -> dict[str, object]:
     planned = design(partnership)
     summary = plan_summary(partnership, planned)
-    sites, fabrics = {}, {}
+    sites, fabrics, clusters = {}, {}, {}
+    cluster_site = (cluster.site or planned.sites[0].site) if cluster else None
     for site_design in planned.sites:
         site = Site(site_design.site, SiteArgs(design=site_design))
         fabric = Fabric(
@@ -31,6 +45,16 @@ def build(partnership: Partnership) -> dict[str, object]:
         )
         sites[site_design.site] = site.summary
         fabrics[site_design.site] = fabric.summary
+        if cluster is not None and site_design.site == cluster_site:
+            built = Cluster(
+                f"{site_design.site}-cluster",
+                ClusterArgs(site=site_design.site, kubeconfig=cluster.kubeconfig, summary=site_summary(site_design)),
+                pulumi.ResourceOptions(parent=site),
+            )
+            clusters[site_design.site] = built.summary
+    if cluster is not None and cluster_site not in clusters:
+        raise InputError([Problem("stack config", None, "sovereign:clusterSite",
+                                  f"no site {cluster_site!r} in the partnership")])
 
     # Output names are an interface (docs/outputs.md): the report and other stacks read them.
     outputs = {
@@ -40,21 +64,41 @@ def build(partnership: Partnership) -> dict[str, object]:
         "funding": summary["funding"],
         "sites": sites,
         "fabrics": fabrics,
+        "clusters": clusters,
     }
     for key in OUTPUTS:
         pulumi.export(key, outputs[key])
     return outputs
 
 
+def cluster_target(config: pulumi.Config) -> ClusterTarget | None:
+    """The site's cluster: `sovereign:kubeconfig` (a secret, for a real site), else the lab's
+    kubeconfig named by SOVEREIGN_KUBECONFIG (set by `sovereign up --lab` and `sovereign tools env
+    --lab`), else none: the stack then builds the design layers only."""
+    site = config.get("clusterSite") or os.environ.get("SOVEREIGN_CLUSTER_SITE") or None
+    secret = config.get_secret("kubeconfig")
+    if secret is not None:
+        return ClusterTarget(site, secret)
+    path = os.environ.get("SOVEREIGN_KUBECONFIG")
+    if path:
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise InputError([Problem(path, None, "SOVEREIGN_KUBECONFIG", f"cannot read the kubeconfig: {exc}")]) from None
+        return ClusterTarget(site, pulumi.Output.secret(text))
+    return None
+
+
 def main() -> None:
     """The program the engine runs: read the stack's partnership, build every layer."""
     stack = pulumi.get_stack()
+    config = pulumi.Config("sovereign")
     try:
         partnership = validate_mapping(
-            pulumi.Config("sovereign").require_object("partnership"),
+            config.require_object("partnership"),
             f"Pulumi.{stack}.yaml ({CONFIG_KEY})",
         )
-        build(partnership)
+        build(partnership, cluster_target(config))
     except (InputError, SizingErrors) as exc:
         # The engine prints this message as is; a traceback would bury it.
         raise pulumi.RunError(str(exc)) from None

@@ -41,7 +41,8 @@ def test_components_are_registered_with_type_tokens_and_parents(mocks):
         return pulumi.Output.from_input(None)
 
     run()
-    assert set(outputs) == {"country", "mode", "totals", "funding", "sites", "fabrics"}
+    assert set(outputs) == {"country", "mode", "totals", "funding", "sites", "fabrics", "clusters"}
+    assert outputs["clusters"] == {}  # no kubeconfig: the design layers only
     from stacks.design.sizing import design
 
     assert outputs["totals"]["new_gpus"] == design(partnership).gpus
@@ -87,3 +88,37 @@ def test_fabric_summary_output(mocks):
         )
 
     run()
+
+
+def test_cluster_layer_with_a_kubeconfig_creates_provider_namespace_and_plan_of_record(mocks):
+    from stacks.program import ClusterTarget, build
+
+    partnership = load("ke-staging")
+    site = partnership.sites[0].name
+
+    @pulumi.runtime.test
+    def run():
+        build(partnership, ClusterTarget(None, pulumi.Output.secret("apiVersion: v1")))
+        return pulumi.Output.from_input(None)
+
+    run()
+    by_type = {}
+    for r in mocks.resources:
+        by_type.setdefault(r.typ, []).append(r)
+    assert [r.name for r in by_type["sovereign:cluster:Cluster"]] == [f"{site}-cluster"]
+    assert by_type["pulumi:providers:kubernetes"][0].inputs["enableServerSideApply"] in (True, "true")
+    (namespace,) = by_type["kubernetes:core/v1:Namespace"]
+    assert namespace.inputs["metadata"]["name"] == "sovereign-system"
+    (configmap,) = by_type["kubernetes:core/v1:ConfigMap"]
+    data = configmap.inputs["data"]
+    from stacks.components.cluster import plan_digest
+    from stacks.design.sizing import design
+    from stacks.design.summary import site_summary
+
+    summary = site_summary(design(partnership).sites[0])
+    assert data["digest"] == plan_digest(summary)
+    import json
+
+    assert json.loads(data["summary.json"])["capacity"]["new_gpus"] == summary["capacity"]["new_gpus"]
+    # Nodes are never per-node Pulumi resources: the resource count does not grow with the site.
+    assert not any(r.typ == "kubernetes:core/v1:Node" for r in mocks.resources)

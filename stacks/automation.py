@@ -1,0 +1,208 @@
+"""Drive the real Pulumi engine on this project's program (not an inline copy) through the
+Automation API: `sovereign up|preview|destroy|refresh`.
+
+The engine runs with the pinned tools (toolchain/), offline settings and a file backend under the
+state directory. What `pulumi up -s <stack>` does after `eval "$(sovereign tools env)"` is the
+same run: same binaries, same backend, same program.
+
+Interrupted runs: the file backend keeps a lock file per update, and a SIGKILLed engine leaves it
+behind together with "pending operations" in the checkpoint. Before each run the lock's owner is
+checked: a live owner means another run is going on (fail fast, state untouched); a dead owner
+on this host means a crashed run, whose lock is removed and whose pending creates are cleared by
+a refresh, so the next `up` reconciles with what actually exists in the cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pulumi import automation as auto
+
+from lab import paths as lab_paths
+from lab.control_plane import ControlPlane
+from stacks.design.loader import PROJECT_ROOT
+from toolchain import env as tool_env
+from toolchain import pins
+from toolchain.build import ToolchainError
+
+OPERATIONS = ("up", "preview", "destroy", "refresh")
+_PROJECT = "sovereign"
+
+
+class EngineError(Exception):
+    """The engine run failed; the message is for people (the engine's own words, no traceback)."""
+
+
+class StackBusy(EngineError):
+    """Another run holds the stack's lock."""
+
+
+@dataclass
+class RunResult:
+    operation: str
+    stack: str
+    changes: dict[str, int]
+    outputs: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    recovered: list[str] = field(default_factory=list)  # what was cleaned up from a crashed run
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": True, "operation": self.operation, "stack": self.stack, "changes": self.changes,
+                "outputs": self.outputs, "seconds": round(self.seconds, 1), "recovered": self.recovered}
+
+
+def backend_dir() -> Path:
+    return lab_paths.state_root() / "pulumi"
+
+
+def is_lab_stack(stack: str) -> bool:
+    """Stacks whose secrets are lab credentials: the lab passphrase may protect them."""
+    return stack.endswith(("-staging", "-lab", "-dev"))
+
+
+def engine_environment(stack: str, lab: str | None) -> dict[str, str]:
+    env = tool_env.engine_env(backend_dir(), lab=is_lab_stack(stack))
+    if not is_lab_stack(stack) and "PULUMI_CONFIG_PASSPHRASE" not in os.environ \
+            and "PULUMI_CONFIG_PASSPHRASE_FILE" not in os.environ:
+        raise EngineError(
+            f"stack {stack!r} is not a lab or staging stack: set PULUMI_CONFIG_PASSPHRASE (or _FILE) "
+            "for its secrets; the lab passphrase protects only *-staging, *-lab and *-dev stacks"
+        )
+    if lab is not None:
+        cp = ControlPlane(lab, lab_paths.lab_dir(lab_paths.lab_name(lab)))
+        if not cp.exists():
+            raise EngineError(f"lab {lab!r} has no Kubernetes; start it with `sovereign lab up --name {lab}`")
+        env["SOVEREIGN_KUBECONFIG"] = str(cp.kubeconfig)
+        site_file = cp.dir / "site.json"
+        if site_file.is_file():
+            env["SOVEREIGN_CLUSTER_SITE"] = json.loads(site_file.read_text())["site"]
+    return env
+
+
+def _stack(stack: str, env: dict[str, str]) -> auto.Stack:
+    try:
+        tool_env.require_tools()
+    except ToolchainError as exc:
+        raise EngineError(str(exc)) from None
+    command = auto.PulumiCommand(root=str(pins.tools_dir()), skip_version_check=True)
+    opts = auto.LocalWorkspaceOptions(
+        work_dir=str(PROJECT_ROOT), pulumi_home=str(tool_env.pulumi_home()), env_vars=env, pulumi_command=command,
+        secrets_provider="passphrase",
+    )
+    try:
+        return auto.create_or_select_stack(stack, work_dir=str(PROJECT_ROOT), opts=opts)
+    except auto.CommandError as exc:
+        raise EngineError(_engine_message(exc)) from None
+
+
+def _locks(stack: str) -> list[Path]:
+    root = backend_dir() / ".pulumi" / "locks"
+    return sorted(root.glob(f"**/{stack}/*.json")) if root.is_dir() else []
+
+
+def _clear_stale_locks(stack: str) -> list[str]:
+    """Remove locks whose owner died on this host; refuse while a live owner holds one."""
+    removed = []
+    for lock in _locks(stack):
+        try:
+            info = json.loads(lock.read_text())
+        except (OSError, ValueError):
+            continue
+        pid, host = int(info.get("pid", 0)), info.get("hostname", "")
+        alive = host != socket.gethostname() or (pid > 0 and Path(f"/proc/{pid}").exists())
+        if alive:
+            since = info.get("timestamp", "an unknown time")
+            raise StackBusy(
+                f"stack {stack!r} is being updated by another run (pid {pid} on {host}, since {since}); "
+                "wait for it to finish — its state is left untouched"
+            )
+        lock.unlink()
+        removed.append(f"lock of a crashed run (pid {pid})")
+    return removed
+
+
+def _pending_operations(stack: auto.Stack) -> int:
+    try:
+        deployment = stack.export_stack().deployment or {}
+    except auto.CommandError:
+        return 0
+    return len(deployment.get("pending_operations") or [])
+
+
+def run(
+    operation: str,
+    stack_name: str,
+    *,
+    lab: str | None = None,
+    expect_no_changes: bool = False,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+) -> RunResult:
+    if operation not in OPERATIONS:
+        raise ValueError(operation)
+    env = engine_environment(stack_name, lab)
+    recovered = _clear_stale_locks(stack_name)
+    stack = _stack(stack_name, env)
+    started = time.monotonic()
+
+    def events(event: auto.events.EngineEvent) -> None:
+        if on_event is not None:
+            on_event(_event_dict(event))
+
+    common: dict[str, Any] = {"on_event": events, "color": "never"}
+    try:
+        if operation in ("up", "preview", "refresh") and _pending_operations(stack):
+            # A crashed `up` left operations whose outcome the engine never saw; a refresh reads
+            # the cluster, drops the creates that did not happen, and keeps what exists.
+            stack.refresh(clear_pending_creates=True, color="never", show_secrets=False)
+            recovered.append("pending operations of a crashed run (refreshed)")
+        if operation == "up":
+            up = stack.up(expect_no_changes=expect_no_changes or None, show_secrets=False, **common)
+            changes = dict(up.summary.resource_changes or {})
+            outputs = {k: v.value for k, v in up.outputs.items() if not v.secret}
+        elif operation == "preview":
+            preview = stack.preview(expect_no_changes=expect_no_changes or None, **common)
+            changes = {str(getattr(k, "value", k)): v for k, v in preview.change_summary.items()}
+            outputs = {}
+        elif operation == "refresh":
+            refresh = stack.refresh(expect_no_changes=expect_no_changes or None, show_secrets=False, **common)
+            changes = dict(refresh.summary.resource_changes or {})
+            outputs = {}
+        else:
+            destroy = stack.destroy(show_secrets=False, **common)
+            changes = dict(destroy.summary.resource_changes or {})
+            outputs = {}
+    except auto.CommandError as exc:
+        raise EngineError(_engine_message(exc)) from None
+    return RunResult(operation, stack_name, changes, outputs, time.monotonic() - started, recovered)
+
+
+def _event_dict(event: auto.events.EngineEvent) -> dict[str, Any]:
+    """The parts of an engine event that progress displays use, as plain data."""
+    for kind in ("resource_pre_event", "res_outputs_event", "res_op_failed_event"):
+        payload = getattr(event, kind, None)
+        if payload is not None:
+            meta = payload.metadata
+            return {"kind": kind, "op": str(getattr(meta.op, "value", meta.op)), "urn": meta.urn, "type": meta.type}
+    if event.diagnostic_event is not None:
+        d = event.diagnostic_event
+        return {"kind": "diagnostic", "severity": d.severity, "message": d.message, "urn": d.urn}
+    if event.summary_event is not None:
+        return {"kind": "summary", "changes": event.summary_event.resource_changes}
+    return {"kind": "other"}
+
+
+def _engine_message(exc: auto.CommandError) -> str:
+    """The engine's own error lines, without the Automation API's command dump (which can be long)."""
+    text = str(exc)
+    stderr = text.split("stderr:", 1)[1] if "stderr:" in text else text
+    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+    # The Python program's KeyboardInterrupt on cancellation is noise, not the reason.
+    lines = [ln for ln in lines if "KeyboardInterrupt" not in ln]
+    return "\n".join(lines[-20:]) or text[-2000:]

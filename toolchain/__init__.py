@@ -1,0 +1,1 @@
+"""The pinned Pulumi engine, language host, kubernetes plugin and Kubernetes binaries, built from Go modules."""
