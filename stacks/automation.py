@@ -156,6 +156,8 @@ def run(
             on_event(_event_dict(event))
 
     common: dict[str, Any] = {"on_event": events, "color": "never"}
+    changes: dict[str, int]
+    outputs: dict[str, Any] = {}
     try:
         if operation in ("up", "preview", "refresh") and _pending_operations(stack):
             # A crashed `up` left operations whose outcome the engine never saw; a refresh reads
@@ -169,15 +171,12 @@ def run(
         elif operation == "preview":
             preview = stack.preview(expect_no_changes=expect_no_changes or None, **common)
             changes = {str(getattr(k, "value", k)): v for k, v in preview.change_summary.items()}
-            outputs = {}
         elif operation == "refresh":
             refresh = stack.refresh(expect_no_changes=expect_no_changes or None, show_secrets=False, **common)
             changes = dict(refresh.summary.resource_changes or {})
-            outputs = {}
         else:
             destroy = stack.destroy(show_secrets=False, **common)
             changes = dict(destroy.summary.resource_changes or {})
-            outputs = {}
     except auto.CommandError as exc:
         raise EngineError(_engine_message(exc)) from None
     return RunResult(operation, stack_name, changes, outputs, time.monotonic() - started, recovered)
