@@ -166,20 +166,25 @@ def run(
             recovered.append("pending operations of a crashed run (refreshed)")
         if operation == "up":
             up = stack.up(expect_no_changes=expect_no_changes or None, show_secrets=False, **common)
-            changes = dict(up.summary.resource_changes or {})
+            changes = _counts(up.summary.resource_changes)
             outputs = {k: v.value for k, v in up.outputs.items() if not v.secret}
         elif operation == "preview":
             preview = stack.preview(expect_no_changes=expect_no_changes or None, **common)
-            changes = {str(getattr(k, "value", k)): v for k, v in preview.change_summary.items()}
+            changes = _counts(preview.change_summary)
         elif operation == "refresh":
             refresh = stack.refresh(expect_no_changes=expect_no_changes or None, show_secrets=False, **common)
-            changes = dict(refresh.summary.resource_changes or {})
+            changes = _counts(refresh.summary.resource_changes)
         else:
             destroy = stack.destroy(show_secrets=False, **common)
-            changes = dict(destroy.summary.resource_changes or {})
+            changes = _counts(destroy.summary.resource_changes)
     except auto.CommandError as exc:
         raise EngineError(_engine_message(exc)) from None
     return RunResult(operation, stack_name, changes, outputs, time.monotonic() - started, recovered)
+
+
+def _counts(changes: Any) -> dict[str, int]:
+    """Change counts keyed by plain operation names ("create", "same", ...)."""
+    return {str(getattr(op, "value", op)): int(n) for op, n in (changes or {}).items()}
 
 
 def _event_dict(event: auto.events.EngineEvent) -> dict[str, Any]:
