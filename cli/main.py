@@ -15,6 +15,11 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("configure", "configure"),
     ("verify", "verify"),
     ("lab", "lab"),
+    ("tools", "tools"),
+    ("up", "up"),
+    ("preview", "preview"),
+    ("refresh", "refresh"),
+    ("destroy", "destroy"),
 )
 
 

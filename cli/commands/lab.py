@@ -144,3 +144,79 @@ def status(name: str | None, as_json: bool) -> None:
     with _lab_errors(as_json):
         result = NodeLab(name).status()
     _emit(result.to_json()) if as_json else _render_status(result)
+
+
+# --- the whole lab: Kubernetes with the design's simulated nodes, plus SSH nodes ---
+
+
+def _render_site_lab(data: dict[str, Any]) -> None:
+    kube = data.get("kubernetes")
+    if kube is None:
+        _out.print(f"lab [bold]{data['name']}[/bold]: no Kubernetes (run `sovereign lab up --name {data['name']}`)")
+    else:
+        table = Table(title=f"lab {data['name']}: Kubernetes {kube['server']}", title_justify="left")
+        for column in ("component", "running", "healthy"):
+            table.add_column(column)
+        for name, c in kube["components"].items():
+            ok = "[green]yes[/green]" if c["healthy"] else "[red]no[/red]"
+            table.add_row(name, "yes" if c["running"] else "no", ok)
+        _out.print(table)
+        sims, site = kube.get("simulated_nodes"), kube.get("site")
+        if sims and site:
+            _out.print(f"simulated nodes of {site['stack']} / {site['site']}: {sims['total']} "
+                       f"({sims['gpu']} GPU), {sims['ready']} Ready", highlight=False)
+        _out.print(f"kubeconfig {kube['kubeconfig']}", highlight=False)
+    nodes = data.get("nodes")
+    if nodes and nodes.get("nodes"):
+        _out.print(f"SSH nodes: {len(nodes['nodes'])} "
+                   f"({sum(n['state'] == 'RUNNING' for n in nodes['nodes'])} running); "
+                   "`sovereign lab nodes status` for details")
+
+
+@lab.command("up")
+@click.option("--stack", default="ke-staging", show_default=True, help="Stack whose design the lab simulates.")
+@click.option("--site", default=None, help="Site of the stack (default: the first).")
+@click.option("--gpu-nodes", type=click.IntRange(0, 100_000), default=64, show_default=True,
+              help="Simulated GPU nodes: the design's first N, by their design names.")
+@click.option("--nodes", "ssh_nodes", type=click.IntRange(0, MAX_NODES), default=3, show_default=True,
+              help="Debian SSH nodes (LXC, needs root); 0 for Kubernetes only.")
+@name_option
+@json_option
+def site_up(stack: str, site: str | None, gpu_nodes: int, ssh_nodes: int, name: str | None, as_json: bool) -> None:
+    """Start the lab: control plane on 127.0.0.1, simulated GPU nodes, SSH nodes (idempotent)."""
+    from lab.site_lab import SiteLab
+
+    with _lab_errors(as_json):
+        data = SiteLab(name, progress=_progress()).up(stack=stack, site=site, gpu_nodes=gpu_nodes, ssh_nodes=ssh_nodes)
+    _emit(data) if as_json else _render_site_lab(data)
+
+
+@lab.command("down")
+@name_option
+@json_option
+def site_down(name: str | None, as_json: bool) -> None:
+    """Stop and remove everything of the lab: processes, files, nodes, bridge (safe to repeat)."""
+    from lab.site_lab import SiteLab
+
+    with _lab_errors(as_json):
+        site_lab = SiteLab(name, progress=_progress())
+        removed = site_lab.down()
+    if as_json:
+        _emit({"name": site_lab.name, "removed": removed})
+    else:
+        _out.print(f"lab [bold]{site_lab.name}[/bold]: " + (", ".join(removed) if removed else "nothing to remove"))
+
+
+@lab.command("status")
+@name_option
+@json_option
+def site_status(name: str | None, as_json: bool) -> None:
+    """Health of each control-plane component, simulated nodes, SSH nodes. Exit 1 if unhealthy."""
+    from lab.site_lab import SiteLab
+
+    with _lab_errors(as_json):
+        data = SiteLab(name).status()
+    _emit(data) if as_json else _render_site_lab(data)
+    kube = data.get("kubernetes")
+    if kube is not None and not kube["healthy"]:
+        raise LabCommandError("the lab's Kubernetes is not healthy (see the table)", 1)

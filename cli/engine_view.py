@@ -1,0 +1,90 @@
+"""What `up`, `preview`, `destroy` and `refresh` share: options, live progress from engine events,
+the summary, and errors in the CLI's one output shape."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from cli.output import EnvironmentMissing, OperationFailed, console, emit_json
+from stacks.automation import EngineError, RunResult, StackBusy
+from stacks.automation import run as run_engine
+from stacks.design.loader import InputError, resolve, stack_name
+
+_SYMBOL = {"create": "+", "update": "~", "delete": "-", "replace": "+-", "same": " ", "read": ">", "refresh": "~"}
+
+
+def stack_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    fn = click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")(fn)
+    fn = click.option("--lab", "lab_name", metavar="NAME",
+                      help="Apply to the local lab NAME's Kubernetes (`sovereign lab up`).")(fn)
+    return click.argument("stack", metavar="STACK")(fn)
+
+
+def progress_printer(err: Console) -> Callable[[dict[str, Any]], None]:
+    started = time.monotonic()
+
+    def show(event: dict[str, Any]) -> None:
+        kind = event.get("kind")
+        if kind == "resource_pre_event" and event["op"] != "same":
+            name = event["urn"].rsplit("::", 1)[-1]
+            err.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {_SYMBOL.get(event['op'], '?')} "
+                      f"{event['op']:<8} {event['type']} {name}", markup=True, highlight=False)
+        elif kind == "res_op_failed_event":
+            err.print(f"[red]failed[/red] {event['urn']}", highlight=False)
+        elif kind == "diagnostic" and event.get("severity") in ("error", "warning"):
+            message = str(event.get("message", "")).strip()
+            if message:
+                err.print(f"[yellow]{event['severity']}:[/yellow] {message}", markup=True, highlight=False)
+
+    return show
+
+
+def execute(operation: str, stack: str, lab_name: str | None, as_json: bool, *, expect_no_changes: bool = False) -> None:
+    try:
+        name = stack_name(resolve(stack)) if "/" in stack or stack.endswith((".yaml", ".yml")) else stack
+        resolve(name)  # the stack's config must exist: a clear error naming the file otherwise
+    except InputError as exc:
+        from cli.output import InvalidInput
+
+        raise InvalidInput(exc, as_json) from None
+    err = Console(stderr=True, highlight=False)
+    try:
+        result = run_engine(operation, name, lab=lab_name, expect_no_changes=expect_no_changes,
+                            on_event=progress_printer(err))
+    except StackBusy as exc:
+        _fail(OperationFailed, str(exc), as_json)
+    except EngineError as exc:
+        kind = EnvironmentMissing if "sovereign tools install" in str(exc) or "sovereign lab up" in str(exc) \
+            else OperationFailed
+        _fail(kind, str(exc), as_json)
+    if as_json:
+        emit_json(result.to_json())
+    else:
+        render(result, console())
+
+
+def _fail(kind: type[click.ClickException], message: str, as_json: bool) -> None:
+    if as_json:
+        emit_json({"ok": False, "problems": [{"file": None, "line": None, "field": "", "message": message}]})
+    raise kind(message)
+
+
+def render(result: RunResult, out: Console) -> None:
+    for note in result.recovered:
+        out.print(f"[yellow]recovered:[/yellow] {note}")
+    table = Table(title=f"{result.operation} {result.stack}: {result.seconds:.1f} s", title_justify="left")
+    table.add_column("change")
+    table.add_column("resources", justify="right")
+    for op, count in sorted(result.changes.items()):
+        table.add_row(op, str(count))
+    out.print(table)
+    clusters = result.outputs.get("clusters") or {}
+    for site, cluster in clusters.items():
+        out.print(f"cluster {site}: namespace {cluster['namespace']}, plan of record "
+                  f"configmap/{cluster['plan_configmap']} (digest {cluster['plan_digest'][:12]}…)", highlight=False)
