@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 OUT    ?= out
 
-.PHONY: all venv demo test test-fast lint bench clean
+.PHONY: all venv tools demo test test-fast lint bench clean
 
 all: test
 
@@ -17,15 +17,29 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## demo: validate and plan every example country, plans written to $(OUT)/
-demo: venv
+## tools: build the pinned Pulumi engine, kubernetes plugin, kube binaries, etcd, kwok (cached)
+tools: venv
+	$(BIN)/sovereign tools install
+
+## demo: the main job on the embedded lab — plans, lab (Kubernetes with 64 simulated GPU nodes
+## + 3 Debian nodes), the staging stack applied by the real engine, nodes configured and verified
+DEMO_STACK ?= ke-staging
+demo: tools
 	$(BIN)/sovereign validate countries/Pulumi.*.yaml
 	$(BIN)/sovereign fleet countries
 	for f in countries/Pulumi.*.yaml; do $(BIN)/sovereign plan $$f --out $(OUT) > /dev/null || exit $$?; done
-	@echo "plans written to $(OUT)/<stack>/plan.{json,txt}"
+	$(BIN)/sovereign lab up --stack $(DEMO_STACK) --gpu-nodes 64 --nodes 3
+	$(BIN)/sovereign up $(DEMO_STACK) --lab default
+	$(BIN)/sovereign configure $(DEMO_STACK) --lab default
+	$(BIN)/sovereign verify $(DEMO_STACK) --lab default
+	@echo
+	@echo "plans:        $(OUT)/<stack>/plan.{json,txt}"
+	@echo "lab:          sovereign lab status   (kubeconfig: ~/.local/state/sovereign/lab/default/kube/kubeconfig)"
+	@echo "stack:        sovereign preview $(DEMO_STACK) --lab default   (or: eval \"\$$(sovereign tools env --lab default)\"; pulumi stack output -s $(DEMO_STACK))"
+	@echo "tear down:    sovereign destroy $(DEMO_STACK) --lab default --yes; sovereign lab down"
 
 ## test: every tier — fast tests, then the real lab tier (LXC nodes over SSH; needs root)
-test: venv
+test: tools
 	$(BIN)/python -m pytest -q
 
 ## test-fast: the fast tier only (no lab)

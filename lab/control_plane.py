@@ -146,6 +146,7 @@ class ControlPlane:
             self.daemon(name).start(argv)
         self.daemon("kwok").start([
             binaries["kwok"], "--kubeconfig", str(self.dir / "kwok.kubeconfig"),
+            "--config", str(pins.tools_dir() / "share" / "kwok-stages.yaml"),
             "--manage-all-nodes=false",
             f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake",
             "--server-address", f"127.0.0.1:{ports.kwok}",

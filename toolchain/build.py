@@ -187,9 +187,29 @@ def _etcd(b: Builder) -> None:
     b.install(out, "bin/etcd")
 
 
+# kwok plays the kubelet through "stages"; the binary embeds none, so the lab passes the ones
+# upstream's kwokctl uses for its fast profile (nodes Ready at once, lease heartbeats; pods
+# Ready at once, Job pods completed, deleted pods released).
+_KWOK_STAGES = (
+    "node/fast/node-initialize.yaml",
+    "node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
+    "pod/fast/pod-ready.yaml",
+    "pod/fast/pod-complete.yaml",
+    "pod/fast/pod-delete.yaml",
+)
+
+
 def _kwok(b: Builder) -> None:
     gobin = b.root / "build" / "kwok-bin"
+    module = f"sigs.k8s.io/kwok@v{pins.KWOK}"
     b.go("install", f"sigs.k8s.io/kwok/cmd/kwok@v{pins.KWOK}", cwd=b.root, env={"GOBIN": str(gobin)})
+    source = Path(json.loads(b.go("mod", "download", "-json", module, cwd=b.root))["Dir"]) / "kustomize" / "stage"
+    docs = [(source / stage).read_text().strip() for stage in _KWOK_STAGES]
+    stages = b.root / "build" / "kwok-stages.yaml"
+    stages.write_text("\n---\n".join(docs) + "\n")
+    share = b.root / "share"
+    share.mkdir(exist_ok=True)
+    stages.rename(share / "kwok-stages.yaml")
     b.install(gobin / "kwok", "bin/kwok")
 
 
@@ -201,7 +221,7 @@ STEPS: tuple[Step, ...] = (
     Step("kube-binaries", ("bin/kube-apiserver", "bin/kube-controller-manager", "bin/kube-scheduler"),
          "about 4 min", _kube_binaries),
     Step("etcd", ("bin/etcd",), "about 20 s", _etcd),
-    Step("kwok", ("bin/kwok",), "about 1.5 min", _kwok),
+    Step("kwok", ("bin/kwok", "share/kwok-stages.yaml"), "about 1.5 min", _kwok),
 )
 
 
