@@ -1,0 +1,87 @@
+"""Fast tier: the toolchain's bookkeeping — what is missing, resuming, and failures with the log tail."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+from toolchain import build, pins
+from toolchain.env import LAB_PASSPHRASE, engine_env, shell_exports
+
+
+@pytest.fixture
+def empty_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOVEREIGN_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def _fake_go(tmp_path: Path, script: str) -> Path:
+    bin_dir = tmp_path / "fakebin"
+    bin_dir.mkdir()
+    go = bin_dir / "go"
+    go.write_text("#!/bin/sh\n" + script)
+    go.chmod(go.stat().st_mode | stat.S_IEXEC)
+    return bin_dir
+
+
+def test_a_failed_build_names_the_step_and_shows_the_log_tail(empty_cache, tmp_path, monkeypatch):
+    fake = _fake_go(tmp_path, 'echo "module lookup disabled: proxy refused example.com/x" >&2\nexit 1\n')
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
+    with pytest.raises(build.ToolchainError) as caught:
+        build.install()
+    message = str(caught.value)
+    assert message.startswith("pulumi: `go mod download` failed (exit 1)")
+    assert "proxy refused example.com/x" in message
+    assert (pins.tools_dir() / "log" / "pulumi.log").is_file()
+    assert not (pins.tools_dir() / "bin" / "pulumi").exists()  # nothing half-installed
+
+
+def test_built_steps_are_skipped(empty_cache, tmp_path, monkeypatch):
+    root = pins.tools_dir()
+    for step in build.STEPS:
+        for output in step.outputs:
+            (root / output).parent.mkdir(parents=True, exist_ok=True)
+            (root / output).write_text("built")
+    # A `go` that fails if called at all: nothing may be rebuilt.
+    fake = _fake_go(tmp_path, "exit 99\n")
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
+    assert build.install() == {}
+
+
+def test_missing_go_is_an_environment_error(empty_cache, monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(build.ToolchainError, match="Go is not installed"):
+        build.install()
+
+
+def test_status_exit_3_and_json_when_tools_are_missing(empty_cache):
+    result = CliRunner().invoke(cli, ["tools", "status", "--json"])
+    assert result.exit_code == 3
+    import json
+
+    data = json.loads(result.stdout)
+    assert data["ok"] is False and {t["name"] for t in data["tools"]} == {s.name for s in build.STEPS}
+
+
+def test_engine_env_is_offline_and_the_lab_passphrase_is_for_lab_runs_only(tmp_path, monkeypatch):
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
+    env = engine_env(tmp_path / "backend", lab=False)
+    assert env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] == "true"
+    assert env["PULUMI_BACKEND_URL"] == (tmp_path / "backend").as_uri()
+    assert "PULUMI_CONFIG_PASSPHRASE" not in env
+    assert engine_env(tmp_path / "backend", lab=True)["PULUMI_CONFIG_PASSPHRASE"] == LAB_PASSPHRASE
+    assert "export PULUMI_HOME='" in shell_exports(env)
+
+
+def test_a_production_stack_without_a_passphrase_is_refused(monkeypatch):
+    from stacks.automation import EngineError, engine_environment
+
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE_FILE", raising=False)
+    with pytest.raises(EngineError, match="PULUMI_CONFIG_PASSPHRASE"):
+        engine_environment("ke-production", None)
