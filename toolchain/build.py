@@ -225,6 +225,30 @@ STEPS: tuple[Step, ...] = (
 )
 
 
+def adopt_installed_pulumi(root: Path) -> bool:
+    """Use a `pulumi` already on PATH when it is exactly the pinned version and its Python
+    language host and shims sit beside it (an official install has them): no 5-minute build."""
+    found = shutil.which("pulumi")
+    if found is None or Path(found).resolve().parent == (root / "bin").resolve():
+        return False
+    try:
+        version = subprocess.run([found, "version"], capture_output=True, text=True, timeout=30, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    if version.strip() != f"v{pins.PULUMI}":
+        return False
+    source = Path(found).resolve().parent
+    names = ("pulumi", "pulumi-language-python", "pulumi-language-python-exec", "pulumi-resource-pulumi-python")
+    if not all((source / n).is_file() for n in names):
+        return False
+    (root / "bin").mkdir(parents=True, exist_ok=True)
+    for name in names:
+        link = root / "bin" / name
+        link.unlink(missing_ok=True)
+        link.symlink_to(source / name)
+    return True
+
+
 def missing(step: Step, root: Path | None = None) -> list[str]:
     root = root or pins.tools_dir()
     return [o for o in step.outputs if not (root / o).is_file()]
@@ -237,6 +261,8 @@ def install(progress: Callable[[str], None] = lambda _msg: None) -> dict[str, fl
     root = pins.tools_dir()
     (root / "log").mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
+    if missing(STEPS[0], root) and adopt_installed_pulumi(root):
+        progress(f"using the installed pulumi v{pins.PULUMI} ({shutil.which('pulumi')})")
     for step in STEPS:
         if not missing(step, root):
             continue

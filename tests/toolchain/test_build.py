@@ -85,3 +85,31 @@ def test_a_production_stack_without_a_passphrase_is_refused(monkeypatch):
     monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE_FILE", raising=False)
     with pytest.raises(EngineError, match="PULUMI_CONFIG_PASSPHRASE"):
         engine_environment("ke-production", None)
+
+
+def test_an_installed_pulumi_of_the_pinned_version_is_used_instead_of_building(empty_cache, tmp_path, monkeypatch):
+    fake = _fake_go(tmp_path, "exit 99\n")  # building anything would fail
+    install_dir = tmp_path / "pulumi-install"
+    install_dir.mkdir()
+    for name in ("pulumi", "pulumi-language-python", "pulumi-language-python-exec", "pulumi-resource-pulumi-python"):
+        tool = install_dir / name
+        tool.write_text(f"#!/bin/sh\necho v{pins.PULUMI}\n")
+        tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{install_dir}{os.pathsep}{fake}{os.pathsep}{os.environ['PATH']}")
+    root = pins.tools_dir()
+    for step in build.STEPS[2:]:
+        for output in step.outputs:
+            (root / output).parent.mkdir(parents=True, exist_ok=True)
+            (root / output).write_text("built")
+    assert build.install() == {}
+    assert (root / "bin" / "pulumi").resolve() == install_dir / "pulumi"
+
+
+def test_an_installed_pulumi_of_another_version_is_not_used(empty_cache, tmp_path, monkeypatch):
+    install_dir = tmp_path / "pulumi-install"
+    install_dir.mkdir()
+    tool = install_dir / "pulumi"
+    tool.write_text("#!/bin/sh\necho v3.100.0\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{install_dir}{os.pathsep}{os.environ['PATH']}")
+    assert build.adopt_installed_pulumi(pins.tools_dir()) is False
