@@ -8,10 +8,11 @@ import click
 
 from cli.commands.plan import write_plan
 from cli.output import InvalidInput, console, emit_json, json_option
-from stacks.design.approval import approvals_dir, approve as sign_plan, check, plan_document
+from stacks.design.approval import approvals_dir, check, plan_document
+from stacks.design.approval import approve as sign_plan
 from stacks.design.loader import InputError, Problem, load_and_design, stack_name
 from stacks.design.preview import engine_preview
-from stacks.design.signing import KeyError_
+from stacks.design.signing import UnusableKey
 from stacks.design.summary import plan_summary
 
 
@@ -33,7 +34,7 @@ def approve(ref: str, key_file: Path, folder: Path | None, as_json: bool) -> Non
     document = plan_document(stack, partnership, design, engine_preview(stack))
     try:
         signature, path = sign_plan(document, partnership, key_file, folder)
-    except KeyError_ as exc:
+    except UnusableKey as exc:
         raise InvalidInput(InputError([Problem(str(key_file), None, "--key", str(exc))]), as_json) from None
     write_plan(plan_summary(partnership, design), folder)
     status = check(document, partnership, folder)

@@ -26,7 +26,7 @@ from stacks.design.loader import PROJECT_ROOT
 from stacks.design.partnership import Partnership
 from stacks.design.plan_diff import Change, plan_changes
 from stacks.design.preview import ResourceChange
-from stacks.design.signing import KeyError_, fingerprint, load_private_key, parse_public_key, sign, verify
+from stacks.design.signing import UnusableKey, fingerprint, load_private_key, parse_public_key, sign, verify
 from stacks.design.sizing import PartnershipDesign
 from stacks.design.summary import plan_summary
 
@@ -116,7 +116,7 @@ def approve(document: dict[str, Any], partnership: Partnership, key_file: Path, 
     fp = fingerprint(key.public_key())
     reviewer = next((r for r in _reviewers(partnership) if fingerprint(parse_public_key(r.public_key)) == fp), None)
     if reviewer is None:
-        raise KeyError_(f"{key_file}: key {fp} is not one of the reviewers the partnership lists "
+        raise UnusableKey(f"{key_file}: key {fp} is not one of the reviewers the partnership lists "
                         "(approval.reviewers)")
     when = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
     value = digest(document)

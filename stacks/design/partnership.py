@@ -235,11 +235,11 @@ class Reviewer(Model):
     @field_validator("public_key")
     @classmethod
     def _ed25519(cls, value: str) -> str:
-        from stacks.design.signing import KeyError_, parse_public_key
+        from stacks.design.signing import UnusableKey, parse_public_key
 
         try:
             parse_public_key(value)
-        except KeyError_ as exc:
+        except UnusableKey as exc:
             raise ValueError(str(exc)) from None
         return value
 

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 
-class KeyError_(ValueError):  # noqa: N801 - not the builtin KeyError; a key that cannot be used
+class UnusableKey(ValueError):
     """A key that cannot be read or is not ed25519."""
 
 
@@ -24,9 +24,9 @@ def parse_public_key(line: str) -> Ed25519PublicKey:
     try:
         key = serialization.load_ssh_public_key(line.strip().encode())
     except (ValueError, IndexError, TypeError) as exc:
-        raise KeyError_(f"not an OpenSSH public key line ('ssh-ed25519 AAAA…'): {exc}") from None
+        raise UnusableKey(f"not an OpenSSH public key line ('ssh-ed25519 AAAA…'): {exc}") from None
     if not isinstance(key, Ed25519PublicKey):
-        raise KeyError_("approvals use ed25519 keys (ssh-keygen -t ed25519); this is another kind of key")
+        raise UnusableKey("approvals use ed25519 keys (ssh-keygen -t ed25519); this is another kind of key")
     return key
 
 
@@ -44,20 +44,20 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise KeyError_(f"{path}: cannot read the key: {exc.strerror}") from None
+        raise UnusableKey(f"{path}: cannot read the key: {exc.strerror}") from None
     key = None
     for loader in (serialization.load_ssh_private_key, serialization.load_pem_private_key):
         try:
             key = loader(data, password=None)
             break
         except TypeError:
-            raise KeyError_(f"{path}: the key is encrypted; decrypt a copy for signing") from None
+            raise UnusableKey(f"{path}: the key is encrypted; decrypt a copy for signing") from None
         except (ValueError, IndexError):
             continue
     if key is None:
-        raise KeyError_(f"{path}: not an OpenSSH or PEM private key")
+        raise UnusableKey(f"{path}: not an OpenSSH or PEM private key")
     if not isinstance(key, Ed25519PrivateKey):
-        raise KeyError_(f"{path}: approvals use ed25519 keys (ssh-keygen -t ed25519)")
+        raise UnusableKey(f"{path}: approvals use ed25519 keys (ssh-keygen -t ed25519)")
     return key
 
 
