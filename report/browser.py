@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ class Chromium:
 
     def __enter__(self) -> Chromium:
         self._profile = tempfile.mkdtemp(prefix="sovereign-chromium-")
+        self._exit = ExitStack()
         argv = [find_chromium(), "--headless=new", "--remote-debugging-port=0", f"--user-data-dir={self._profile}",
                 "--no-first-run", "--no-default-browser-check", "--disable-gpu", "--disable-extensions",
                 "--disable-background-networking", "--hide-scrollbars", "--font-render-hinting=none",
@@ -62,15 +64,20 @@ class Chromium:
             argv.insert(1, "--no-sandbox")
         self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.PIPE, text=True)
-        url = self._wait_for_endpoint()
-        port = url.split(":")[2].split("/")[0]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=self.timeout) as resp:
-            pages = [t for t in json.load(resp) if t.get("type") == "page"]
-        if not pages:
-            raise BrowserError("Chromium started without a page")
-        self._ws: ClientConnection = connect(pages[0]["webSocketDebuggerUrl"], max_size=None, open_timeout=self.timeout)
-        self.send("Page.enable")
-        self.send("Runtime.enable")
+        try:
+            url = self._wait_for_endpoint()
+            port = url.split(":")[2].split("/")[0]
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=self.timeout) as resp:
+                pages = [t for t in json.load(resp) if t.get("type") == "page"]
+            if not pages:
+                raise BrowserError("Chromium started without a page")
+            self._ws: ClientConnection = self._exit.enter_context(
+                connect(pages[0]["webSocketDebuggerUrl"], max_size=None, open_timeout=self.timeout))
+            self.send("Page.enable")
+            self.send("Runtime.enable")
+        except BaseException:
+            self.__exit__(None, None, None)  # `with` does not call __exit__ when __enter__ fails
+            raise
         return self
 
     def _wait_for_endpoint(self) -> str:
@@ -97,7 +104,7 @@ class Chromium:
 
     def __exit__(self, *exc: object) -> None:
         try:
-            self._ws.close()
+            self._exit.close()
         except Exception:  # closing a dead socket must not hide the real error
             pass
         self._proc.terminate()
