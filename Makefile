@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 OUT    ?= out
 
-.PHONY: all venv demo test test-fast lint bench clean
+.PHONY: all venv report-tools catalogs demo test test-fast lint bench clean
 
 all: test
 
@@ -17,19 +17,33 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+## report-tools: Debian packages the report needs: headless Chromium (PDF, the browser tests),
+## poppler-utils (pdftotext/pdfinfo in the tests), Noto fonts (Devanagari, Arabic)
+REPORT_PACKAGES := chromium poppler-utils fonts-noto-core
+report-tools:
+	@dpkg -s $(REPORT_PACKAGES) >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" != 0 ]; then echo "report-tools: as root, install: $(REPORT_PACKAGES)" >&2; exit 3; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(REPORT_PACKAGES); }
+
+## catalogs: merge new report strings into every language's .po (then translate; a test checks)
+catalogs: venv
+	$(BIN)/python -m report.catalogs update
+
 ## demo: validate and plan every example country, plans written to $(OUT)/
-demo: venv
+demo: venv report-tools
 	$(BIN)/sovereign validate countries/Pulumi.*.yaml
 	$(BIN)/sovereign fleet countries
 	for f in countries/Pulumi.*.yaml; do $(BIN)/sovereign plan $$f --out $(OUT) > /dev/null || exit $$?; done
 	@echo "plans written to $(OUT)/<stack>/plan.{json,txt}"
+	for f in countries/Pulumi.*.yaml; do $(BIN)/sovereign report $$f --out $(OUT) > /dev/null || exit $$?; done
+	@echo "reports written to $(OUT)/<stack>/report.<lang>.{html,pdf}, one per official language"
 
 ## test: every tier — fast tests, then the real lab tier (LXC nodes over SSH; needs root)
-test: venv
+test: venv report-tools
 	$(BIN)/python -m pytest -q
 
 ## test-fast: the fast tier only (no lab)
-test-fast: venv
+test-fast: venv report-tools
 	$(BIN)/python -m pytest -q -m "not lab"
 
 ## lint: ruff and mypy (also run by the tests)

@@ -30,9 +30,11 @@ def _svg(width: int, height: int, body: list[str], label: str, data: dict[str, A
 
 
 def _text(x: float, y: float, text: str, size: int = 12, anchor: str = "start", color: str = INK,
-          weight: str = "normal") -> str:
+          weight: str = "normal", halo: bool = False) -> str:
+    # A halo keeps a label readable where it crosses lines (the fabric's links).
+    extra = ' stroke="#ffffff" stroke-width="4" paint-order="stroke"' if halo else ""
     return (f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" fill="{color}" '
-            f'font-weight="{weight}">{escape(text)}</text>')
+            f'font-weight="{weight}"{extra}>{escape(text)}</text>')
 
 
 def _rect(x: float, y: float, w: float, h: float, fill: str, stroke: str = "none", cls: str = "") -> str:
@@ -139,9 +141,14 @@ def fabric_diagram(site: dict[str, Any], _: Gettext, fmt: Formats) -> str:
         box_w = (width - 40) / shown
         for b in range(shown):
             body.append(_rect(20 + b * box_w + 1, y, box_w - 2, 18, ACCENT if i < len(layers) - 1 else "#94a3b8", cls="switch"))
-        body.append(_text(width / 2, y + 34, f"{label}: {fmt.number(count)}", 11, "middle"))
-        if i:
-            body.append(f'<line x1="40" y1="{y - 20:.1f}" x2="{width - 40}" y2="{y:.1f}" stroke="{MUTED}" stroke-width="0.5"/>')
+        if i:  # a mesh of links between this layer and the one above, as in a fat tree
+            step = (width - 40) / 6
+            for a in range(6):
+                for b in range(6):
+                    body.append(f'<line x1="{20 + (a + 0.5) * step:.1f}" y1="{y:.1f}" x2="{20 + (b + 0.5) * step:.1f}" '
+                                f'y2="{y - row + 18:.1f}" stroke="{MUTED}" stroke-width="0.4"/>')
+    for i, (label, count) in enumerate(layers):  # labels last, over the links
+        body.append(_text(width / 2, 34 + i * row + 34, f"{label}: {fmt.number(count)}", 11, "middle", halo=True))
     height = 34 + len(layers) * row
     return _svg(width, height, body, _("Fabric"),
                 {"tiers": f["tiers"], "leaves": f["leaves"], "spines": f["spines"], "cores": f["cores"],
