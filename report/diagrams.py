@@ -135,7 +135,7 @@ def fabric_diagram(site: dict[str, Any], _: Gettext, fmt: Formats) -> str:
     body = [_text(10, 18, _("Fabric: %(kind)s, %(tiers)s tiers, %(rails)s rails of %(gbps)s Gb/s",
                             kind=f["kind"], tiers=fmt.number(f["tiers"]), rails=fmt.number(f["rails"]),
                             gbps=fmt.number(f["link_gbps"])), 13, weight="bold")]
-    for i, (label, count) in enumerate(layers):
+    for i, (_label, count) in enumerate(layers):
         y = 34 + i * row
         shown = min(count, 24)
         box_w = (width - 40) / shown

@@ -198,10 +198,10 @@ def last_approved(folder: Path, stack: str, exclude: str = "") -> tuple[dict[str
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
             partnership = Partnership.model_validate(document["partnership"])
+            if name == exclude or document["stack"] != stack or digest(document) != name:
+                continue  # another stack's, or edited after it was approved
         except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if name == exclude or document.get("stack") != stack or digest(document) != name:
-            continue  # another stack's, or edited after it was approved
+            continue  # unreadable, or written by a schema this version no longer reads
         result = check(document, partnership, folder)
         if result.valid and not result.missing:
             when = max(s.signed_at for s in result.valid)
@@ -262,3 +262,12 @@ def _refusal(stack: str, value: str, partnership: Partnership, result: Check, fo
             lines.append(f"    … and {len(changes) - 40} more")
     lines.append(f"  review it (sovereign report {stack} --since …) and sign it: sovereign approve {stack} --key KEY")
     return "\n".join(lines)
+
+
+def check_before_apply(stack: str, partnership: Partnership, design: PartnershipDesign, *,
+                       allow_unapproved: bool = False, preview: list[ResourceChange] | None = None,
+                       folder: Path | None = None) -> dict[str, Any]:
+    """What `sovereign up` calls before applying: the stack's approvals folder and environment rule."""
+    document = plan_document(stack, partnership, design, preview)
+    return require_approval(document, partnership, folder or approvals_dir(stack),
+                            allow_unapproved=allow_unapproved, stack_is_lab_or_staging=is_lab_or_staging(stack))

@@ -9,6 +9,8 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from stacks.design.approval import (
     ApprovalError,
@@ -211,3 +213,38 @@ def test_check_lists_valid_signatures(reviewed, keys, tmp_path):
     approve(document, partnership, keys["partner"][0], tmp_path)
     result = check(document, partnership, tmp_path)
     assert [s.kind for s in result.valid] == ["partner"] and result.missing == ["government"]
+
+
+def test_check_before_apply_uses_the_stacks_folder(reviewed, keys, tmp_path, monkeypatch):
+    from stacks.design.approval import approvals_dir, check_before_apply
+    from stacks.design.sizing import design
+
+    monkeypatch.setenv("SOVEREIGN_APPROVALS_DIR", str(tmp_path))
+    partnership = validate_mapping(reviewed, "test")
+    with pytest.raises(ApprovalError, match="no earlier plan of this stack was approved"):
+        check_before_apply("tl-prod", partnership, design(partnership))
+    _approve_all(reviewed, keys, approvals_dir("tl-prod"))
+    assert check_before_apply("tl-prod", partnership, design(partnership))["approved"] is True
+    assert check_before_apply("tl-lab", partnership, design(partnership), allow_unapproved=True)["allow_unapproved"]
+
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(junk=st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode),
+                      _JSON.map(lambda v: json.dumps(v).encode())))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_signature_or_plan_file_is_refused_without_a_traceback(reviewed, tmp_path, junk):
+    document, partnership = _doc(reviewed)
+    folder = tmp_path / "junk"
+    folder.mkdir(exist_ok=True)
+    value = digest(document)
+    (folder / f"{value}.junk.sig").write_bytes(junk)
+    (folder / f"{'0' * 64}.plan.json").write_bytes(junk)
+    with pytest.raises(ApprovalError, match="not approved"):
+        require_approval(document, partnership, folder, allow_unapproved=False, stack_is_lab_or_staging=False)
