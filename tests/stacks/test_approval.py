@@ -248,3 +248,11 @@ def test_any_signature_or_plan_file_is_refused_without_a_traceback(reviewed, tmp
     (folder / f"{'0' * 64}.plan.json").write_bytes(junk)
     with pytest.raises(ApprovalError, match="not approved"):
         require_approval(document, partnership, folder, allow_unapproved=False, stack_is_lab_or_staging=False)
+
+
+def test_fingerprint_is_the_one_ssh_keygen_prints():
+    from stacks.design.signing import fingerprint, parse_public_key
+
+    # Known answer: `ssh-keygen -lf` on this key printed SHA256:uP2/o8Q8RDudTd3w5pTu/pGeVqB7JN0L2gFCAxuBkyU.
+    key = parse_public_key("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKD32izXp04/EEkMiJNCtX13kczQwyAHBygT/bZJ1t66 rev@example")
+    assert fingerprint(key) == "SHA256:uP2/o8Q8RDudTd3w5pTu/pGeVqB7JN0L2gFCAxuBkyU"
