@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -54,16 +55,18 @@ class Chromium:
         self._events: list[dict[str, Any]] = []
 
     def __enter__(self) -> Chromium:
+        binary = find_chromium()  # before anything is made that would need cleaning up
         self._profile = tempfile.mkdtemp(prefix="sovereign-chromium-")
         self._exit = ExitStack()
-        argv = [find_chromium(), "--headless=new", "--remote-debugging-port=0", f"--user-data-dir={self._profile}",
+        argv = [binary, "--headless=new", "--remote-debugging-port=0", f"--user-data-dir={self._profile}",
                 "--no-first-run", "--no-default-browser-check", "--disable-gpu", "--disable-extensions",
                 "--disable-background-networking", "--hide-scrollbars", "--font-render-hinting=none",
                 "--allow-file-access-from-files", "about:blank"]
         if os.geteuid() == 0:  # Chromium refuses to sandbox itself as root
             argv.insert(1, "--no-sandbox")
+        # Its own process group: Chromium's helpers (zygote, renderers) end with it, none outlive a report.
         self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.PIPE, text=True)
+                                      stderr=subprocess.PIPE, text=True, start_new_session=True)
         try:
             url = self._wait_for_endpoint()
             port = url.split(":")[2].split("/")[0]
@@ -107,13 +110,21 @@ class Chromium:
             self._exit.close()
         except Exception:  # closing a dead socket must not hide the real error
             pass
-        self._proc.terminate()
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-        shutil.rmtree(self._profile, ignore_errors=True)
+        for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+            try:
+                os.killpg(self._proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self._proc.wait(timeout=grace)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        for _attempt in range(20):  # helpers may still be closing files in the profile
+            shutil.rmtree(self._profile, ignore_errors=True)
+            if not os.path.exists(self._profile):
+                break
+            time.sleep(0.1)
 
     def send(self, method: str, **params: Any) -> dict[str, Any]:
         self._ids += 1
