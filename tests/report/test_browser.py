@@ -7,6 +7,7 @@ from the page has its pages and the key figures in the reader's number format.
 
 from __future__ import annotations
 
+import copy
 import io
 import re
 import subprocess
@@ -49,6 +50,15 @@ ALIGNMENT = """(() => [...document.querySelectorAll('table.funding tr, table.che
 }))()"""
 
 
+def _older(document: dict) -> dict:
+    """An 'approved' revision with fewer GPUs and another egress rule, so the changes page has rows."""
+    older = copy.deepcopy(document)
+    older["design"]["totals"]["new_gpus"] -= 1152
+    older["design"]["totals"]["capex_usd"] -= 123_456_789
+    older["partnership"]["sovereignty"]["egress"]["allowed"] = ["registry.example.org", "a-much-longer-host.example.org"]
+    return older
+
+
 @pytest.fixture(scope="module")
 def rendered(documents, tmp_path_factory):
     """Every case rendered and measured in one Chromium session (test time stays modest)."""
@@ -56,12 +66,13 @@ def rendered(documents, tmp_path_factory):
     results = {}
     with Chromium() as browser:
         for stack, lang in CASES:
-            [written] = write_reports(documents[stack], [lang], out / stack, pdf=False)
+            [written] = write_reports(documents[stack], [lang], out / stack, pdf=False, since=_older(documents[stack]))
             browser.open(written.html)
             results[(stack, lang)] = {
                 "png": browser.screenshot(),
                 "overflow": browser.evaluate(OVERFLOW),
                 "dir": browser.evaluate("document.documentElement.dir"),
+                "change_rows": browser.evaluate("document.querySelectorAll('table.changes tr').length"),
                 "alignment": browser.evaluate(ALIGNMENT),
                 "pdf_path": written.html.with_suffix(".pdf"),
             }
@@ -90,6 +101,7 @@ def test_screenshot_is_not_blank(rendered, stack, lang):
 
 @pytest.mark.parametrize(("stack", "lang"), CASES)
 def test_no_text_overflows_its_box(rendered, stack, lang):
+    assert rendered[(stack, lang)]["change_rows"] > 3  # the changes page is measured too
     assert rendered[(stack, lang)]["overflow"] == []
 
 
