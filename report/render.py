@@ -98,6 +98,10 @@ def _change_row(change: Change, _: Any, fmt: Formats, currency: str) -> tuple[st
     def value(v: Any) -> str:
         if v is None:
             return "—"
+        if isinstance(v, list):
+            return ", ".join(value(item) for item in v) or "—"
+        if isinstance(v, dict):
+            return ", ".join(f"{k}: {value(item)}" for k, item in v.items())
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             return str(v)
         if change.field == "share":

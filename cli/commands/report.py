@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -40,9 +41,9 @@ def report(ref: str, langs: tuple[str, ...], fmt: str, since_ref: str | None, ou
     try:
         written = write_reports(document, chosen, out_dir / stack, pdf=fmt == "pdf", since=since)
     except BrowserMissing as exc:
-        raise EnvironmentMissing(str(exc)) from None
+        _fail(EnvironmentMissing(str(exc)), as_json)
     except BrowserError as exc:
-        raise OperationFailed(f"printing the PDF failed: {exc}") from None
+        _fail(OperationFailed(f"printing the PDF failed: {exc}"), as_json)
     files = [str(p) for w in written for p in (w.html, w.pdf) if p is not None]
     if as_json:
         emit_json({"ok": True, "stack": stack, "digest": digest(document), "languages": chosen,
@@ -50,6 +51,13 @@ def report(ref: str, langs: tuple[str, ...], fmt: str, since_ref: str | None, ou
         return
     for path in files:
         console().print(f"wrote {path}")
+
+
+def _fail(error: click.ClickException, as_json: bool) -> NoReturn:
+    if as_json:  # one JSON document on every outcome, with the same exit code
+        emit_json({"ok": False, "error": error.message})
+        click.get_current_context().exit(error.exit_code)
+    raise error
 
 
 def _since(since_ref: str | None, stack: str, as_json: bool) -> dict | None:

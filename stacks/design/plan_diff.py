@@ -42,6 +42,8 @@ class Change:
 def _text(value: Any) -> str:
     if value is None:
         return "(none)"
+    if isinstance(value, list):
+        return "[" + ", ".join(_text(v) for v in value) + "]"
     if isinstance(value, float):
         return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
     if isinstance(value, int) and not isinstance(value, bool):

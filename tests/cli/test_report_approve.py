@@ -100,3 +100,5 @@ def test_report_pdf_without_chromium_is_an_environment_error(stack, tmp_path, mo
     monkeypatch.delenv("SOVEREIGN_CHROMIUM", raising=False)
     result = _run("report", path, "--out", tmp_path)
     assert result.exit_code == 3 and "chromium" in result.output
+    as_json = _run("report", path, "--out", tmp_path, "--json")
+    assert as_json.exit_code == 3 and "chromium" in json.loads(as_json.output)["error"]

@@ -42,10 +42,12 @@ def test_since_lists_the_changes_in_plain_words(documents):
     new = copy.deepcopy(old)
     new["design"]["totals"]["new_gpus"] += 1152
     new["partnership"]["sovereignty"]["egress"]["default"] = "allow"
+    new["partnership"]["sovereignty"]["egress"]["allowed"] = ["a.example", "b.example"]
     html = render_html(new, "fr", since=old)
     assert "Ce qui a changé depuis la version approuvée" in html
     assert "total national: nouveaux GPU" in html
-    assert "sovereignty.egress.default" in html and ">deny<" in html and ">allow<" in html
+    assert "sovereignty.egress.default" in html and "<bdi>deny</bdi>" in html and "<bdi>allow</bdi>" in html
+    assert "<bdi>a.example, b.example</bdi>" in html  # a list reads as a list, not as Python
     assert "aperçu du moteur n'est pas encore disponible" in html
     unchanged = render_html(old, "en", since=old)
     assert "Nothing changed: this is the approved plan." in unchanged
