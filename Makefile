@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 OUT    ?= out
 
-.PHONY: all venv tools demo test test-fast lint bench clean
+.PHONY: all venv tools report-tools catalogs demo test test-fast lint bench clean
 
 all: test
 
@@ -21,29 +21,44 @@ venv: $(STAMP)
 tools: venv
 	$(BIN)/sovereign tools install
 
-## demo: the main job on the embedded lab — plans, lab (Kubernetes with 64 simulated GPU nodes
-## + 3 Debian nodes), the staging stack applied by the real engine, nodes configured and verified
+## report-tools: Debian packages the report needs: headless Chromium (PDF, the browser tests),
+## poppler-utils (pdftotext/pdfinfo in the tests), Noto fonts (Devanagari, Arabic)
+REPORT_PACKAGES := chromium poppler-utils fonts-noto-core
+report-tools:
+	@dpkg -s $(REPORT_PACKAGES) >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" != 0 ]; then echo "report-tools: as root, install: $(REPORT_PACKAGES)" >&2; exit 3; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(REPORT_PACKAGES); }
+
+## catalogs: merge new report strings into every language's .po (then translate; a test checks)
+catalogs: venv
+	$(BIN)/python -m report.catalogs update
+
+## demo: the main job on the embedded lab — plans and reports of every example country, the lab
+## (Kubernetes with 64 simulated GPU nodes + 3 Debian nodes), the staging stack applied by the real
+## engine, the lab's nodes configured and verified
 DEMO_STACK ?= ke-staging
-demo: tools
+demo: tools report-tools
 	$(BIN)/sovereign validate countries/Pulumi.*.yaml
 	$(BIN)/sovereign fleet countries
 	for f in countries/Pulumi.*.yaml; do $(BIN)/sovereign plan $$f --out $(OUT) > /dev/null || exit $$?; done
+	for f in countries/Pulumi.*.yaml; do $(BIN)/sovereign report $$f --out $(OUT) > /dev/null || exit $$?; done
 	$(BIN)/sovereign lab up --stack $(DEMO_STACK) --gpu-nodes 64 --nodes 3
-	$(BIN)/sovereign up $(DEMO_STACK) --lab default
+	$(BIN)/sovereign up $(DEMO_STACK) --lab default --allow-unapproved
 	$(BIN)/sovereign configure $(DEMO_STACK) --lab default
 	$(BIN)/sovereign verify $(DEMO_STACK) --lab default
 	@echo
-	@echo "plans:        $(OUT)/<stack>/plan.{json,txt}"
-	@echo "lab:          sovereign lab status   (kubeconfig: ~/.local/state/sovereign/lab/default/kube/kubeconfig)"
-	@echo "stack:        sovereign preview $(DEMO_STACK) --lab default   (or: eval \"\$$(sovereign tools env --lab default)\"; pulumi stack output -s $(DEMO_STACK))"
-	@echo "tear down:    sovereign destroy $(DEMO_STACK) --lab default --yes; sovereign lab down"
+	@echo "plans, reports: $(OUT)/<stack>/plan.{json,txt}, $(OUT)/<stack>/report.<lang>.{html,pdf}"
+	@echo "lab:            sovereign lab status   (kubeconfig: ~/.local/state/sovereign/lab/default/kube/kubeconfig)"
+	@echo "stack:          sovereign preview $(DEMO_STACK) --lab default --expect-no-changes"
+	@echo "by hand:        eval \"\$$(.venv/bin/sovereign tools env --lab default)\"; pulumi stack output -s $(DEMO_STACK)"
+	@echo "tear down:      sovereign destroy $(DEMO_STACK) --lab default --yes; sovereign lab down"
 
 ## test: every tier — fast tests, then the real lab tier (LXC nodes over SSH; needs root)
-test: tools
+test: tools report-tools
 	$(BIN)/python -m pytest -q
 
 ## test-fast: the fast tier only (no lab)
-test-fast: venv
+test-fast: venv report-tools
 	$(BIN)/python -m pytest -q -m "not lab"
 
 ## lint: ruff and mypy (also run by the tests)

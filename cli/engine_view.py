@@ -45,7 +45,13 @@ def progress_printer(err: Console) -> Callable[[dict[str, Any]], None]:
     return show
 
 
-def execute(operation: str, stack: str, lab_name: str | None, as_json: bool, *, expect_no_changes: bool = False) -> None:
+allow_unapproved_option = click.option(
+    "--allow-unapproved", is_flag=True,
+    help="Lab and staging stacks only: apply a plan without the required signatures (recorded in the outputs).")
+
+
+def execute(operation: str, stack: str, lab_name: str | None, as_json: bool, *, expect_no_changes: bool = False,
+            allow_unapproved: bool = False) -> None:
     try:
         name = stack_name(resolve(stack)) if "/" in stack or stack.endswith((".yaml", ".yml")) else stack
         resolve(name)  # the stack's config must exist: a clear error naming the file otherwise
@@ -56,7 +62,7 @@ def execute(operation: str, stack: str, lab_name: str | None, as_json: bool, *, 
     err = Console(stderr=True, highlight=False)
     try:
         result = run_engine(operation, name, lab=lab_name, expect_no_changes=expect_no_changes,
-                            on_event=progress_printer(err))
+                            allow_unapproved=allow_unapproved, on_event=progress_printer(err))
     except StackBusy as exc:
         _fail(OperationFailed, str(exc), as_json)
     except EngineError as exc:
@@ -84,6 +90,15 @@ def render(result: RunResult, out: Console) -> None:
     for op, count in sorted(result.changes.items()):
         table.add_row(op, str(count))
     out.print(table)
+    approval = result.outputs.get("approval")
+    if approval:
+        if approval.get("approved"):
+            state = "approved"
+        elif approval.get("allow_unapproved"):
+            state = "[yellow]NOT approved — applied with --allow-unapproved[/yellow]"
+        else:
+            state = "not approved"
+        out.print(f"plan {approval['digest'][:12]}…: {state}")
     clusters = result.outputs.get("clusters") or {}
     for site, cluster in clusters.items():
         out.print(f"cluster {site}: namespace {cluster['namespace']}, plan of record "

@@ -11,6 +11,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("new", "new"),
     ("validate", "validate"),
     ("plan", "plan"),
+    ("approve", "approve"),
+    ("report", "report"),
     ("fleet", "fleet"),
     ("configure", "configure"),
     ("verify", "verify"),

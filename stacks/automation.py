@@ -142,11 +142,14 @@ def run(
     *,
     lab: str | None = None,
     expect_no_changes: bool = False,
+    allow_unapproved: bool = False,
     on_event: Callable[[dict[str, Any]], None] | None = None,
 ) -> RunResult:
     if operation not in OPERATIONS:
         raise ValueError(operation)
     env = engine_environment(stack_name, lab)
+    if allow_unapproved:
+        env["SOVEREIGN_ALLOW_UNAPPROVED"] = "1"  # read by stacks.program.approval_gate
     recovered = _clear_stale_locks(stack_name)
     stack = _stack(stack_name, env)
     started = time.monotonic()

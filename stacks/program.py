@@ -15,12 +15,14 @@ import pulumi
 from stacks.components.cluster import Cluster, ClusterArgs
 from stacks.components.fabric import Fabric, FabricArgs
 from stacks.components.site import Site, SiteArgs
+from stacks.design.approval import ApprovalError, check_before_apply, digest, plan_document
 from stacks.design.loader import CONFIG_KEY, InputError, Problem, validate_mapping
 from stacks.design.partnership import Partnership
 from stacks.design.sizing import SizingErrors, design
 from stacks.design.summary import plan_summary, site_summary
 
 OUTPUTS = ("country", "mode", "totals", "funding", "sites", "fabrics", "clusters")
+ALLOW_UNAPPROVED_ENV = "SOVEREIGN_ALLOW_UNAPPROVED"
 
 
 @dataclass(frozen=True)
@@ -89,8 +91,27 @@ def cluster_target(config: pulumi.Config) -> ClusterTarget | None:
     return None
 
 
+def approval_gate(stack: str, partnership: Partnership, config: pulumi.Config) -> dict[str, object]:
+    """The signed-approval rule, enforced in the program so `pulumi up` by hand obeys it too.
+
+    A preview of an unapproved plan is allowed (reviewers need it before they sign) and warns;
+    an update refuses, unless a lab or staging stack runs with `--allow-unapproved`, which the
+    `approval` output records.
+    """
+    allow = bool(config.get_bool("allowUnapproved")) or os.environ.get(ALLOW_UNAPPROVED_ENV) == "1"
+    planned = design(partnership)
+    try:
+        return check_before_apply(stack, partnership, planned, allow_unapproved=allow)
+    except ApprovalError as exc:
+        if not pulumi.runtime.is_dry_run():
+            raise
+        pulumi.log.warn(f"`up` would refuse this plan:\n{exc}")
+        value = digest(plan_document(stack, partnership, planned))
+        return {"digest": value, "approved": False, "approvals": [], "allow_unapproved": allow}
+
+
 def main() -> None:
-    """The program the engine runs: read the stack's partnership, build every layer."""
+    """The program the engine runs: read the stack's partnership, check its approval, build every layer."""
     stack = pulumi.get_stack()
     config = pulumi.Config("sovereign")
     try:
@@ -98,7 +119,9 @@ def main() -> None:
             config.require_object("partnership"),
             f"Pulumi.{stack}.yaml ({CONFIG_KEY})",
         )
+        approval = approval_gate(stack, partnership, config)
         build(partnership, cluster_target(config))
-    except (InputError, SizingErrors) as exc:
+        pulumi.export("approval", approval)
+    except (InputError, SizingErrors, ApprovalError) as exc:
         # The engine prints this message as is; a traceback would bury it.
         raise pulumi.RunError(str(exc)) from None

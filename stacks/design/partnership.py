@@ -175,6 +175,7 @@ class Partnership(Model):
     funding: list[FundingShare] = Field(min_length=1)
     sovereignty: Sovereignty
     sites: list[Site] = Field(min_length=1)
+    approval: Approval | None = None  # who must sign a plan before `up` applies it (issue 14)
 
     @field_validator("country")
     @classmethod
@@ -219,6 +220,50 @@ class Partnership(Model):
                 raise ValueError(f"site {site.name!r}: a greenfield site has no 'existing' assets")
         _pools_disjoint_across_sites(self.sites)
         return self
+
+
+# --- approval: reviewers' keys (issue 14) -------------------------------------------------
+# Kept in one block so schema work elsewhere merges cleanly. The keys are part of the reviewed
+# document, so changing who may approve changes the plan digest and voids earlier approvals.
+
+
+class Reviewer(Model):
+    name: str = Field(min_length=1, description="who signs, e.g. 'Permanent Secretary, ICT'")
+    kind: PartyKind = Field(description="the party this reviewer signs for")
+    public_key: str = Field(description="OpenSSH ed25519 public key: 'ssh-ed25519 AAAA… comment'")
+
+    @field_validator("public_key")
+    @classmethod
+    def _ed25519(cls, value: str) -> str:
+        from stacks.design.signing import UnusableKey, parse_public_key
+
+        try:
+            parse_public_key(value)
+        except UnusableKey as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
+class Approval(Model):
+    reviewers: list[Reviewer] = Field(min_length=1)
+    required: list[PartyKind] = Field(
+        default=[PartyKind.GOVERNMENT, PartyKind.PARTNER],
+        description="parties that must each approve a plan before it is applied",
+    )
+
+    @model_validator(mode="after")
+    def _every_required_party_has_a_reviewer(self) -> Approval:
+        kinds = {r.kind for r in self.reviewers}
+        missing = [k.value for k in self.required if k not in kinds]
+        if missing:
+            raise ValueError(f"required part{'ies' if len(missing) > 1 else 'y'} {', '.join(missing)} "
+                             f"{'have' if len(missing) > 1 else 'has'} no reviewer: add one under approval.reviewers")
+        return self
+
+
+Partnership.model_rebuild()  # Approval is declared after Partnership
+
+# --- end approval ------------------------------------------------------------------------
 
 
 def _country(code: str) -> str:

@@ -32,7 +32,7 @@ def sovereign(*args: str, env: dict[str, str], timeout: float = 600) -> subproce
 
 
 def up_json(kube_lab, *extra: str) -> dict:
-    result = sovereign("up", STACK, "--lab", kube_lab.name, "--json", *extra, env=kube_lab.env)
+    result = sovereign("up", STACK, "--lab", kube_lab.name, "--allow-unapproved", "--json", *extra, env=kube_lab.env)
     kube_lab.transcript.append(result.stdout + result.stderr)
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(result.stdout)
@@ -68,8 +68,18 @@ def test_lab_simulates_the_designs_gpu_nodes(kube_lab):
         for n in kube_lab.api.get("/api/v1/nodes")["items"]), 60, "every simulated node Ready")
 
 
+def test_an_unapproved_plan_is_refused_by_the_program(kube_lab):
+    refused = sovereign("up", STACK, "--lab", kube_lab.name, "--json", env=kube_lab.env)
+    kube_lab.transcript.append(refused.stdout + refused.stderr)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "is not approved" in json.loads(refused.stdout)["problems"][0]["message"]
+    assert not kube_lab.api.exists(f"/api/v1/namespaces/{SYSTEM_NAMESPACE}")
+
+
 def test_up_creates_the_plan_of_record_and_a_second_up_changes_nothing(kube_lab):
     result = up_json(kube_lab)
+    assert result["outputs"]["approval"]["allow_unapproved"] is True
+    assert result["outputs"]["approval"]["approved"] is False
     assert result["changes"].get("create", 0) >= 3
     _, planned = load_and_design(STACK)
     site = planned.sites[0]
@@ -80,7 +90,8 @@ def test_up_creates_the_plan_of_record_and_a_second_up_changes_nothing(kube_lab)
     assert json.loads(configmap["data"]["summary.json"])["capacity"]["new_gpus"] == site.gpus
     assert result["outputs"]["clusters"][site.site]["plan_digest"] == configmap["data"]["digest"]
 
-    again = sovereign("preview", STACK, "--lab", kube_lab.name, "--expect-no-changes", "--json", env=kube_lab.env)
+    again = sovereign("preview", STACK, "--lab", kube_lab.name, "--allow-unapproved", "--expect-no-changes", "--json",
+                      env=kube_lab.env)
     kube_lab.transcript.append(again.stdout + again.stderr)
     assert again.returncode == 0, again.stdout + again.stderr
     assert set(json.loads(again.stdout)["changes"]) == {"same"}
@@ -89,7 +100,8 @@ def test_up_creates_the_plan_of_record_and_a_second_up_changes_nothing(kube_lab)
 def test_pulumi_by_hand_after_tools_env_sees_the_same_stack(kube_lab):
     exports = sovereign("tools", "env", "--stack", STACK, "--lab", kube_lab.name, env=kube_lab.env)
     assert exports.returncode == 0, exports.stderr
-    script = f"{exports.stdout}\npulumi preview -s {STACK} --expect-no-changes --non-interactive --color never"
+    allow = "export SOVEREIGN_ALLOW_UNAPPROVED=1"  # as `sovereign preview --allow-unapproved` does
+    script = f"{exports.stdout}\n{allow}\npulumi preview -s {STACK} --expect-no-changes --non-interactive --color never"
     result = subprocess.run(["bash", "-c", script], env=kube_lab.env, capture_output=True, text=True, timeout=300,
                             check=False, cwd=Path(__file__).resolve().parents[2])
     kube_lab.transcript.append(result.stdout + result.stderr)
@@ -119,13 +131,14 @@ def test_a_gpu_job_runs_only_on_simulated_gpu_nodes_and_completes(kube_lab):
 
 
 def test_a_second_concurrent_up_fails_fast_and_leaves_the_state_intact(kube_lab):
-    first = subprocess.Popen([SOVEREIGN, "up", STACK, "--lab", kube_lab.name, "--json"], env=kube_lab.env,
+    first = subprocess.Popen([SOVEREIGN, "up", STACK, "--lab", kube_lab.name, "--allow-unapproved", "--json"], env=kube_lab.env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         locks = kube_lab.state / "pulumi" / ".pulumi" / "locks"
         wait_for(lambda: list(locks.glob(f"**/{STACK}/*.json")) if locks.is_dir() else [], 120, "the first run's lock")
         started = time.monotonic()
-        second = sovereign("up", STACK, "--lab", kube_lab.name, "--json", env=kube_lab.env, timeout=120)
+        second = sovereign("up", STACK, "--lab", kube_lab.name, "--allow-unapproved", "--json", env=kube_lab.env,
+                           timeout=120)
         assert time.monotonic() - started < 30, "the second run must fail fast"
         assert second.returncode == 1, second.stdout + second.stderr
         problem = json.loads(second.stdout)["problems"][0]["message"]
@@ -134,7 +147,8 @@ def test_a_second_concurrent_up_fails_fast_and_leaves_the_state_intact(kube_lab)
         out, err = first.communicate(timeout=600)
     kube_lab.transcript += [out, err, second.stdout, second.stderr]
     assert first.returncode == 0, out + err
-    check = sovereign("preview", STACK, "--lab", kube_lab.name, "--expect-no-changes", env=kube_lab.env)
+    check = sovereign("preview", STACK, "--lab", kube_lab.name, "--allow-unapproved", "--expect-no-changes",
+                      env=kube_lab.env)
     assert check.returncode == 0, check.stdout + check.stderr
 
 
@@ -144,7 +158,7 @@ def test_an_up_killed_mid_run_converges_when_run_again(kube_lab):
     assert destroy.returncode == 0, destroy.stdout + destroy.stderr
     wait_for(lambda: not kube_lab.api.exists(f"/api/v1/namespaces/{SYSTEM_NAMESPACE}"), 120, "namespace gone")
 
-    victim = subprocess.Popen([SOVEREIGN, "up", STACK, "--lab", kube_lab.name], env=kube_lab.env,
+    victim = subprocess.Popen([SOVEREIGN, "up", STACK, "--lab", kube_lab.name, "--allow-unapproved"], env=kube_lab.env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     # Kill the whole run (sovereign, the engine, the program, the plugins) the moment the
     # engine has created its first Kubernetes object: its ConfigMap is still to come.
@@ -155,7 +169,8 @@ def test_an_up_killed_mid_run_converges_when_run_again(kube_lab):
     result = up_json(kube_lab)
     assert result["recovered"], "the crashed run's lock should have been found and cleared"
     assert kube_lab.api.exists(f"/api/v1/namespaces/{SYSTEM_NAMESPACE}/configmaps/{PLAN_CONFIGMAP}")
-    check = sovereign("preview", STACK, "--lab", kube_lab.name, "--expect-no-changes", env=kube_lab.env)
+    check = sovereign("preview", STACK, "--lab", kube_lab.name, "--allow-unapproved", "--expect-no-changes",
+                      env=kube_lab.env)
     assert check.returncode == 0, check.stdout + check.stderr
 
 
