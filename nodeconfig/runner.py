@@ -132,6 +132,8 @@ def run_playbook(
 
     def cancel() -> bool:
         return bool(stop) or bool(interrupted and interrupted())
+
+    addresses = _addresses(inventory)  # host -> ansible_host: known_hosts lines are by address
     started = time.monotonic()
     secrets_dir = Path(tempfile.mkdtemp(prefix="sovereign-", dir=_memory_dir()))
     try:
@@ -164,7 +166,7 @@ def run_playbook(
                 cmdline=" ".join(cmdline) or None,
                 suppress_env_files=True,  # no env/ files: they could hold secrets
                 quiet=True,
-                event_handler=_collector(shard.name, hosts, lock, on_event, access, stop),
+                event_handler=_collector(shard.name, hosts, lock, on_event, access, stop, addresses),
                 cancel_callback=cancel,
             )
             runs.append((shard, thread, runner))
@@ -198,6 +200,7 @@ def _collector(
     on_event: EventSink | None,
     access: SshAccess,
     stop: list[str],
+    addresses: Mapping[str, str],
 ):
     def handle(event: dict[str, Any]) -> bool:
         data = event.get("event_data") or {}
@@ -206,7 +209,7 @@ def _collector(
         if host and name in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
             result = data.get("res") or {}
             kind = hostkeys.verdict(str(result.get("msg") or "")) if name == "runner_on_unreachable" else None
-            address = data.get("remote_addr")
+            address = addresses.get(host)
             reason = hostkeys.explain(kind, host, address, access.known_hosts) if kind else _reason(result)
             with lock:
                 entry = hosts.setdefault(host, HostResult(host, shard))
@@ -218,6 +221,19 @@ def _collector(
         return True  # keep the event in the run's artifacts (job_events/)
 
     return handle
+
+
+def _addresses(group: Mapping[str, Any]) -> dict[str, str]:
+    """`ansible_host` of every host in a YAML-style inventory, through all nested groups."""
+    found: dict[str, str] = {}
+    for child in group.values():
+        if not isinstance(child, Mapping):
+            continue
+        for host, host_vars in (child.get("hosts") or {}).items():
+            if isinstance(host_vars, Mapping) and host_vars.get("ansible_host"):
+                found[host] = str(host_vars["ansible_host"])
+        found.update(_addresses(child.get("children") or {}))
+    return found
 
 
 def _reason(result: dict[str, Any]) -> str:

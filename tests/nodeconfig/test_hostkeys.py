@@ -95,21 +95,24 @@ def test_a_missing_design_known_hosts_is_an_input_error(tmp_path: Path, monkeypa
 def test_a_changed_key_stops_the_run_an_unknown_one_only_its_host(tmp_path: Path) -> None:
     import threading
 
-    from nodeconfig.runner import _collector
+    from nodeconfig.runner import _addresses, _collector
     from nodeconfig.settings import SshAccess
 
     access = SshAccess(tmp_path / "ssh_config", "/run/x/%C", (tmp_path / "known_hosts",))
     hosts: dict = {}
     stop: list[str] = []
-    handle = _collector("su01", hosts, threading.Lock(), None, access, stop)
+    addresses = _addresses({"all": {"children": {"gpu": {"children": {"su01": {"hosts": {
+        "gpu-0001": {"ansible_host": "10.0.0.17"}, "gpu-0002": {"ansible_host": "10.0.0.18"}}}}}}}})
+    assert addresses == {"gpu-0001": "10.0.0.17", "gpu-0002": "10.0.0.18"}
+    handle = _collector("su01", hosts, threading.Lock(), None, access, stop, addresses)
 
     def unreachable(host: str, stderr: str) -> dict:
         msg = f"Failed to connect to the host via ssh: {stderr}"
-        data = {"host": host, "remote_addr": "10.0.0.17", "task": "Gathering Facts", "res": {"msg": msg}}
+        data = {"host": host, "remote_addr": host, "task": "Gathering Facts", "res": {"msg": msg}}
         return {"event": "runner_on_unreachable", "event_data": data}
 
     handle(unreachable("gpu-0002", UNKNOWN_STDERR))
-    assert not stop and "no known host key for gpu-0002 (10.0.0.17)" in hosts["gpu-0002"].messages[0]
+    assert not stop and "no known host key for gpu-0002 (10.0.0.18)" in hosts["gpu-0002"].messages[0]
     handle(unreachable("gpu-0001", CHANGED_STDERR))
     assert len(stop) == 1 and stop[0].startswith("host key of gpu-0001 (10.0.0.17) CHANGED")
     assert hosts["gpu-0001"].messages == [f"Gathering Facts: {stop[0]}"]
