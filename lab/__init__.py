@@ -7,6 +7,7 @@ Where things live
     ${SOVEREIGN_STATE:-~/.local/state/sovereign}/lab/<name>/       one lab, removed by `down`:
         lab.json  inventory.ini  ssh_config  known_hosts  id_ed25519[.pub]  lxc/<node>/
     /run/sovereign/lab/                                            host-wide claims and locks
+    /run/sovereign/ssh/<hash>/                                     the lab's SSH masters (lab.sockets)
 
 Per lab (name: $SOVEREIGN_LAB or --name, default "default"): subnet 10.250.<N>.0/24 with N
 derived from the name (next free on a clash), bridge sovbr<N>, iptables chain SOVLAB-<N>

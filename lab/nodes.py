@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab import lxc, network, ntp, paths, render, ssh
+from lab import lxc, network, ntp, paths, render, sockets, ssh
 from lab.errors import LabError, LabInputError
 from lab.host import Progress, ensure_host_packages, mountpoints, remove_tree, require_root, run
 from lab.mirror import Mirror, host_mirror
@@ -166,6 +166,7 @@ class NodeLab:
             pub = spec.node_dir(node) / "delta0/etc/ssh/ssh_host_ed25519_key.pub"
             host_keys[node.name] = " ".join(pub.read_text().split()[:2])
         _write(spec.known_hosts, render.known_hosts(spec, host_keys))
+        sockets.ensure(spec.control_dir)
         _write(spec.ssh_config, render.ssh_config(spec))
         _write(spec.inventory, render.inventory(spec))
 
@@ -274,7 +275,7 @@ class NodeLab:
                     network.restore_forwarding(self._registry)
             if stuck:
                 raise LabError(f"cgroups still busy after down: {', '.join(map(str, stuck[:3]))}")
-            if spec and spec.control_dir != self.dir:
+            if spec:
                 remove_tree(spec.control_dir)
             if self.dir.exists():
                 remove_tree(self.dir)

@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab import network
-from lab.paths import RUN_ROOT
+from lab import network, sockets
 
 LAB_JSON_VERSION = 1
-# ssh binds the ControlMaster socket at `<path>.<16 random chars>` first: sun_path is 108 bytes.
-_SOCKET_BUDGET = 107 - len("/cm-root@10.250.254.254:22") - 17
+# The longest name a lab's ControlPath pattern `cm-%r@%h:%p` expands to (the lab connects as root).
+_LONGEST_SOCKET = len("cm-root@10.250.254.254:22")
 
 
 def node_name(lab: str, index: int) -> str:
@@ -104,10 +103,8 @@ class LabSpec:
 
     @property
     def control_dir(self) -> Path:
-        """Where ssh ControlMaster sockets go: the lab dir, unless its path is too long."""
-        if len(str(self.lab_dir)) <= _SOCKET_BUDGET:
-            return self.lab_dir
-        return RUN_ROOT / f"cm-{self.octet}"
+        """Where the lab's ssh ControlMaster sockets go (its own and Ansible's): lab.sockets."""
+        return sockets.socket_dir(self.lab_dir, _LONGEST_SOCKET)
 
     @property
     def control_path(self) -> str:
@@ -132,6 +129,7 @@ class LabSpec:
             "ssh_key": str(self.ssh_key),
             "ssh_config": str(self.ssh_config),
             "known_hosts": str(self.known_hosts),
+            "control_dir": str(self.control_dir),  # derived; recorded for tools that look for masters
             "inventory": str(self.inventory),
             "mirror": {host: list(ips) for host, ips in self.mirror.items()},
             "nodes": [{"name": n.name, "ip": n.ip} for n in self.nodes],

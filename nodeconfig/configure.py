@@ -15,9 +15,10 @@ from typing import Any
 import yaml
 
 from lab.paths import state_root
+from nodeconfig import hostkeys
 from nodeconfig.inventory import Admin, build_inventory, design_hosts, lab_hosts, shards_for, site_vars
 from nodeconfig.runner import EventSink, RunResult, Shard, run_playbook
-from nodeconfig.settings import TUNED, Profile
+from nodeconfig.settings import TUNED, Profile, SshAccess
 from stacks.design.loader import InputError, Problem, load_and_design, resolve, stack_name
 
 LAB_ADMIN = "sovadmin"
@@ -29,11 +30,19 @@ class Target:
 
     stack: str
     inventory: dict[str, Any]
-    ssh_config: Path | None
+    access: SshAccess
     state_dir: Path
 
+    @property
+    def ssh_config(self) -> Path:
+        return self.access.ssh_config
 
-def plan_target(ref: str, *, site: str | None = None, lab: str | None = None) -> Target:
+
+def plan_target(
+    ref: str, *, site: str | None = None, lab: str | None = None, accept_new_host_keys: bool = False
+) -> Target:
+    """The run's inventory and SSH access. `accept_new_host_keys` (real sites): record the keys of
+    nodes met for the first time instead of refusing them."""
     partnership, planned = load_and_design(ref)
     stack = stack_name(resolve(ref))
     sites = {s.name: (s, d) for s, d in zip(partnership.sites, planned.sites)}
@@ -42,20 +51,33 @@ def plan_target(ref: str, *, site: str | None = None, lab: str | None = None) ->
     spec, site_design = sites[site] if site else next(iter(sites.values()))
     if lab is None:
         admins = _stack_admins(ref)
-        hosts, ssh_config = design_hosts(site_design), None
+        hosts = design_hosts(site_design)
         state = state_root() / "configure" / stack / spec.name
+        design_keys = _stack_known_hosts(ref)
+        access = SshAccess(
+            ssh_config=hostkeys.site_ssh_config(stack, state, design_keys),
+            control_path=hostkeys.site_control_path(state),
+            known_hosts=(*([design_keys] if design_keys else []), hostkeys.recorded(state)),
+            accept_new_host_keys=accept_new_host_keys,
+        )
     else:
         lab_spec = _lab(lab)
         key = Path(str(lab_spec.ssh_key) + ".pub").read_text(encoding="utf-8").strip()
         admins = [*_stack_admins(ref), Admin(LAB_ADMIN, (key,))]
         hosts = lab_hosts(site_design, [{"name": n.name, "ip": n.ip} for n in lab_spec.nodes])
-        ssh_config = lab_spec.ssh_config
+        # The lab's ControlPath, so `lab nodes down` and `stop_node` close Ansible's masters too.
+        access = SshAccess(
+            ssh_config=lab_spec.ssh_config,
+            control_path=lab_spec.control_path,
+            known_hosts=(lab_spec.known_hosts,),
+            lab=True,
+        )
         state = state_root() / "configure" / f"lab-{lab}"
     group_vars = site_vars(partnership, spec, site_design, admins)
     if lab is not None:  # the site's NTP servers are out of reach; the lab serves time instead
         group_vars["time_sync_servers"] = [lab_spec.gateway]
     inventory = build_inventory(hosts, group_vars)
-    return Target(stack=stack, inventory=inventory, ssh_config=ssh_config, state_dir=state)
+    return Target(stack=stack, inventory=inventory, access=access, state_dir=state)
 
 
 def configure(
@@ -81,7 +103,7 @@ def configure(
         shards=shards_for(target.inventory) if profile.sharded else [Shard("all", "all")],
         run_dir=run_dir,
         state_dir=target.state_dir,
-        ssh_config=target.ssh_config,
+        access=target.access,
         secrets=secrets,
         profile=profile,
         total_forks=total_forks,
@@ -105,6 +127,23 @@ def _stack_admins(ref: str) -> list[Admin]:
             raise InputError([Problem(str(path), None, f"config.sovereign:admins[{index}]", "expected {name, ssh_keys: [...]}")])
         admins.append(Admin(item["name"], tuple(item.get("ssh_keys") or ())))
     return admins
+
+
+def _stack_known_hosts(ref: str) -> Path | None:
+    """The design's known_hosts: stack config key `sovereign:known_hosts`, relative to the stack."""
+    path = resolve(ref)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config = data.get("config") if isinstance(data, dict) else None
+    raw = (config or {}).get("sovereign:known_hosts")
+    if raw is None:
+        return None
+    where = "config.sovereign:known_hosts"
+    if not isinstance(raw, str) or not raw.strip():
+        raise InputError([Problem(str(path), None, where, "expected the path of a known_hosts file")])
+    known = (path.parent / raw).resolve()
+    if not known.is_file():
+        raise InputError([Problem(str(path), None, where, f"no such file: {known}")])
+    return known
 
 
 def _lab(name: str):

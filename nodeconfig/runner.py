@@ -21,8 +21,11 @@ from typing import Any
 
 import ansible_runner
 import yaml
+from ansible_runner.utils import signal_handler
 
-from nodeconfig.settings import PLAYBOOKS, TUNED, Profile, ansible_env
+from lab import sockets
+from nodeconfig import hostkeys
+from nodeconfig.settings import PLAYBOOKS, TUNED, Profile, SshAccess, ansible_env
 
 EventSink = Callable[[str, dict[str, Any]], None]  # (shard, ansible-runner event)
 
@@ -57,10 +60,11 @@ class RunResult:
     shards: dict[str, str]  # shard -> ansible-runner status (successful, failed, ...)
     hosts: dict[str, HostResult]
     seconds: float
+    stopped: str | None = None  # why the whole run was stopped (a changed host key)
 
     @property
     def ok(self) -> bool:
-        return bool(self.hosts) and all(h.status in ("ok", "changed") for h in self.hosts.values()) and all(
+        return not self.stopped and bool(self.hosts) and all(h.status in ("ok", "changed") for h in self.hosts.values()) and all(
             s == "successful" for s in self.shards.values()
         )
 
@@ -75,6 +79,7 @@ class RunResult:
             "check": self.check,
             "seconds": round(self.seconds, 2),
             "artifacts": str(self.run_dir),
+            "stopped": self.stopped,
             "shards": self.shards,
             "hosts": [
                 {
@@ -99,7 +104,7 @@ def run_playbook(
     shards: list[Shard],
     run_dir: Path,
     state_dir: Path,
-    ssh_config: Path | None = None,
+    access: SshAccess,
     secrets: Mapping[str, Any] | None = None,
     playbook: str = "site.yml",
     profile: Profile = TUNED,
@@ -111,15 +116,24 @@ def run_playbook(
     on_event: EventSink | None = None,
 ) -> RunResult:
     run_dir.mkdir(parents=True, exist_ok=True)
-    for sub in ("tmp", "cp", "facts"):
+    for sub in ("tmp", "facts"):
         (state_dir / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
+    if profile.control_persist:
+        sockets.ensure(Path(access.control_path).parent)
     inventory_file = run_dir / "inventory.yml"
     inventory_file.write_text(yaml.safe_dump(dict(inventory), sort_keys=False), encoding="utf-8")
     forks = max(1, (total_forks or profile.forks) // max(len(shards), 1))
-    env = ansible_env(profile, ssh_config=ssh_config, state_dir=state_dir, forks=forks)
+    env = ansible_env(profile, access=access, state_dir=state_dir, forks=forks)
 
     hosts: dict[str, HostResult] = {}
     lock = threading.Lock()
+    stop: list[str] = []  # set once: why every shard must stop
+    interrupted = signal_handler()  # Ctrl-C / SIGTERM stop every shard (None off the main thread)
+
+    def cancel() -> bool:
+        return bool(stop) or bool(interrupted and interrupted())
+
+    addresses = _addresses(inventory)  # host -> ansible_host: known_hosts lines are by address
     started = time.monotonic()
     secrets_dir = Path(tempfile.mkdtemp(prefix="sovereign-", dir=_memory_dir()))
     try:
@@ -152,7 +166,8 @@ def run_playbook(
                 cmdline=" ".join(cmdline) or None,
                 suppress_env_files=True,  # no env/ files: they could hold secrets
                 quiet=True,
-                event_handler=_collector(shard.name, hosts, lock, on_event),
+                event_handler=_collector(shard.name, hosts, lock, on_event, access, stop, addresses),
+                cancel_callback=cancel,
             )
             runs.append((shard, thread, runner))
         statuses = {}
@@ -169,6 +184,7 @@ def run_playbook(
         shards=statuses,
         hosts=hosts,
         seconds=time.monotonic() - started,
+        stopped=stop[0] if stop else None,
     )
 
 
@@ -177,21 +193,47 @@ def _memory_dir() -> str | None:
     return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 
 
-def _collector(shard: str, hosts: dict[str, HostResult], lock: threading.Lock, on_event: EventSink | None):
+def _collector(
+    shard: str,
+    hosts: dict[str, HostResult],
+    lock: threading.Lock,
+    on_event: EventSink | None,
+    access: SshAccess,
+    stop: list[str],
+    addresses: Mapping[str, str],
+):
     def handle(event: dict[str, Any]) -> bool:
         data = event.get("event_data") or {}
         name = event.get("event", "")
         host = data.get("host")
         if host and name in ("runner_on_failed", "runner_on_unreachable") and not data.get("ignore_errors"):
             result = data.get("res") or {}
+            kind = hostkeys.verdict(str(result.get("msg") or "")) if name == "runner_on_unreachable" else None
+            address = addresses.get(host)
+            reason = hostkeys.explain(kind, host, address, access.known_hosts) if kind else _reason(result)
             with lock:
                 entry = hosts.setdefault(host, HostResult(host, shard))
-                entry.messages.append(f"{data.get('task', '?')}: {_reason(result)}")
+                entry.messages.append(f"{data.get('task', '?')}: {reason}")
+                if kind == hostkeys.CHANGED and not stop:
+                    stop.append(reason)
         if on_event is not None:
             on_event(shard, event)
         return True  # keep the event in the run's artifacts (job_events/)
 
     return handle
+
+
+def _addresses(group: Mapping[str, Any]) -> dict[str, str]:
+    """`ansible_host` of every host in a YAML-style inventory, through all nested groups."""
+    found: dict[str, str] = {}
+    for child in group.values():
+        if not isinstance(child, Mapping):
+            continue
+        for host, host_vars in (child.get("hosts") or {}).items():
+            if isinstance(host_vars, Mapping) and host_vars.get("ansible_host"):
+                found[host] = str(host_vars["ansible_host"])
+        found.update(_addresses(child.get("children") or {}))
+    return found
 
 
 def _reason(result: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ one. Everything is passed as environment variables, so no ansible.cfg in the tre
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,12 +34,31 @@ STOCK = Profile("stock", forks=5, pipelining=False, control_persist=None, fact_c
 PROFILES = {p.name: p for p in (TUNED, STOCK)}
 
 
-def ansible_env(profile: Profile, *, ssh_config: Path | None, state_dir: Path, forks: int | None = None) -> dict[str, str]:
+@dataclass(frozen=True, slots=True)
+class SshAccess:
+    """How a run reaches its nodes over SSH, whichever profile it uses.
+
+    `ssh_config` carries identity and the trusted host keys: the lab's own (keys pinned by
+    `lab nodes up`), or for a real site the one nodeconfig.hostkeys writes (the design's keys
+    and those recorded at first contact). `control_path` is a ControlPath pattern in a short
+    directory from lab.sockets: state paths are too long for unix sockets.
+    """
+
+    ssh_config: Path
+    control_path: str
+    known_hosts: tuple[Path, ...]  # the files whose keys are trusted, named in error messages
+    lab: bool = False  # only a lab run may skip host key checking
+    accept_new_host_keys: bool = False  # first contact: record unknown keys; a changed key still fails
+
+
+def ansible_env(profile: Profile, *, access: SshAccess, state_dir: Path, forks: int | None = None) -> dict[str, str]:
     env = {
         # ansible-playbook from this interpreter's environment, even when it is not activated.
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
         "ANSIBLE_ROLES_PATH": str(ROLES_PATH),
-        "ANSIBLE_HOST_KEY_CHECKING": "False",  # lab nodes get new host keys on every `lab up`
+        # Lab nodes' keys are pinned by `lab nodes up`, but a lab is rebuilt often and is nobody's
+        # attack surface; a real site's keys are always checked (ssh_config, and below).
+        "ANSIBLE_HOST_KEY_CHECKING": str(not access.lab),
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
         "ANSIBLE_FORCE_COLOR": "False",
         "ANSIBLE_NOCOLOR": "True",
@@ -52,17 +72,22 @@ def ansible_env(profile: Profile, *, ssh_config: Path | None, state_dir: Path, f
         "ANSIBLE_TIMEOUT": "15",
         "ANSIBLE_LOCAL_TEMP": str(state_dir / "tmp"),
     }
-    ssh_args = ["-o", "ServerAliveInterval=15"]
-    if ssh_config is not None:
-        ssh_args = ["-F", str(ssh_config), *ssh_args]
+    ssh_args = ["-F", str(access.ssh_config), "-o", "ServerAliveInterval=15"]
+    if not access.lab:
+        # Explicit, so no ssh_config or ~/.ssh/config can loosen it.
+        ssh_args += ["-o", f"StrictHostKeyChecking={'accept-new' if access.accept_new_host_keys else 'yes'}"]
     if profile.control_persist:
-        ssh_args += ["-o", "ControlMaster=auto", "-o", f"ControlPersist={profile.control_persist}"]
-        # Short path: unix sockets are limited to 108 bytes.
-        env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(state_dir / "cp")
-        env["ANSIBLE_SSH_CONTROL_PATH"] = "%(directory)s/%%C"
+        # An explicit ControlPath: Ansible's default (~/.ansible/cp) is as long as a home path,
+        # and with it `lab nodes down` could not find and close a lab run's masters.
+        ssh_args += [
+            "-o", "ControlMaster=auto",
+            "-o", f"ControlPersist={profile.control_persist}",
+            "-o", f'ControlPath="{access.control_path}"',
+        ]  # fmt: skip
     else:
         ssh_args += ["-o", "ControlMaster=no", "-o", "ControlPath=none"]
-    env["ANSIBLE_SSH_ARGS"] = " ".join(ssh_args)
+    # Ansible splits this with shlex: quote, so a path with a space stays one argument.
+    env["ANSIBLE_SSH_ARGS"] = shlex.join(ssh_args)
     if profile.fact_cache:
         env["ANSIBLE_GATHERING"] = "smart"
         env["ANSIBLE_CACHE_PLUGIN"] = "ansible.builtin.jsonfile"

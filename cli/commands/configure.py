@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from cli.output import InvalidInput, OperationFailed, console, emit_json, json_option
+from cli.output import EnvironmentMissing, InvalidInput, OperationFailed, console, emit_json, json_option
+from lab.sockets import SocketDirError
 from nodeconfig.configure import configure as run_configure
 from nodeconfig.configure import plan_target
 from nodeconfig.progress import RunProgress, summary_table
@@ -27,14 +28,20 @@ from stacks.design.loader import InputError
 @click.option("--profile", type=click.Choice(sorted(PROFILES)), default="tuned", show_default=True,
               help="Ansible settings: the project's tuned ones, or Ansible's stock defaults.")
 @click.option("--forks", type=click.IntRange(1, 500), help="Total forks across all shards.")
+@click.option("--accept-new-host-keys", is_flag=True,
+              help="First contact with a site: record unknown nodes' host keys in the state dir "
+                   "(a changed key still stops the run).")
 @json_option
-def configure(ref, site, lab_name, limit, tags, check, diff, secrets_file, profile, forks, as_json) -> None:
+def configure(
+    ref, site, lab_name, limit, tags, check, diff, secrets_file, profile, forks, accept_new_host_keys, as_json
+) -> None:
     """Configure nodes with the project's Ansible roles; a summary per host at the end.
 
-    Exit 0 when every host converged, 1 when any host failed or was unreachable, 2 on bad input.
+    Exit 0 when every host converged, 1 when any host failed or was unreachable (or a host key
+    changed, which stops the run), 2 on bad input, 3 when no short SSH socket directory exists.
     """
     try:
-        target = plan_target(ref, site=site, lab=lab_name)
+        target = plan_target(ref, site=site, lab=lab_name, accept_new_host_keys=accept_new_host_keys)
         out = console()
         with RunProgress(out if not as_json else console_to_stderr()) as progress:
             result = run_configure(
@@ -43,10 +50,16 @@ def configure(ref, site, lab_name, limit, tags, check, diff, secrets_file, profi
             )
     except InputError as exc:
         raise InvalidInput(exc, as_json) from None
+    except SocketDirError as exc:
+        if as_json:
+            emit_json({"ok": False, "error": str(exc)})
+        raise EnvironmentMissing(str(exc)) from None
     if as_json:
         emit_json(result.to_dict())
     else:
         out.print(summary_table(result))
+    if result.stopped:
+        raise OperationFailed(result.stopped)
     if not result.ok:
         failed = [h.host for h in result.hosts.values() if h.status in ("failed", "unreachable")]
         raise OperationFailed(f"{len(failed)} host(s) did not converge: {', '.join(sorted(failed)) or 'see artifacts'}")

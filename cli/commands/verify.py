@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from cli.output import EnvironmentMissing, InvalidInput, OperationFailed, console, emit_json, json_option
+from lab.sockets import SocketDirError
 from nodeconfig.acceptance.run import VerifyError, VerifyInputError, verify_local
 from nodeconfig.acceptance.run import verify as run_verify
 from nodeconfig.configure import plan_target, write_inventory
@@ -40,7 +41,7 @@ def verify(ref, site, lab_name, limit, roles, local_vars, failures_only, as_json
         raise InvalidInput(exc, as_json) from None
     except VerifyInputError as exc:
         raise click.BadParameter(str(exc)) from None  # exit 2: the input is wrong
-    except VerifyError as exc:
+    except (VerifyError, SocketDirError) as exc:
         raise EnvironmentMissing(str(exc)) from None
     if as_json:
         emit_json(report.to_dict())

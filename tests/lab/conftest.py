@@ -24,7 +24,6 @@ def unique_name(prefix: str) -> str:
 
 @pytest.fixture(scope="session")
 def state_root() -> Iterator[Path]:
-    # Short on purpose: ssh ControlMaster sockets live in the lab dir when its path is short.
     root = Path(tempfile.mkdtemp(prefix="sovlab-", dir="/tmp"))
     yield root
     shutil.rmtree(root, ignore_errors=True)

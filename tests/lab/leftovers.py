@@ -43,9 +43,11 @@ def leftovers(lab: dict[str, Any]) -> list[str]:
         for c in _cmdlines()
         if lab_dir in c and c.startswith(("[lxc monitor]", "ssh", "lxc-"))
     ]
-    found += [
-        f"process: {c}" for c in _cmdlines() if c.startswith("ssh") and f"/run/sovereign/lab/cm-{octet}/" in c
-    ]
+    control_dir = lab.get("control_dir")  # lab.json records where the lab's masters live
+    if control_dir:
+        found += [f"process: {c}" for c in _cmdlines() if c.startswith("ssh") and f"{control_dir}/" in c]
+        if Path(control_dir).exists():
+            found.append(f"directory: {control_dir}")
     found += [f"process: {c}" for c in _cmdlines() if "chronyd" in c and f"/ntp-{octet}.conf" in c]
     # mounts (the overlay and anything under the lab dir)
     found += [f"mount: {line}" for line in Path("/proc/mounts").read_text().splitlines() if lab_dir in line]

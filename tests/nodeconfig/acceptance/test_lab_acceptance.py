@@ -38,7 +38,6 @@ def site(lab: NodeLab, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, 
     """The lab configured with the roles under test; (inventory, ssh_config)."""
     target = plan_target(STACK, lab=lab.name)
     inventory = write_inventory(target)
-    assert target.ssh_config is not None
     work = tmp_path_factory.mktemp("play")
     playbook = work / "roles.yml"
     # The roles whose checks this module runs, on the groups site.yml gives them.
@@ -47,8 +46,8 @@ def site(lab: NodeLab, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, 
         "- hosts: gpu:storage\n  become: true\n  roles: [infiniband]\n"
         "- hosts: gpu\n  become: true\n  roles: [nvidia_host]\n"
     )
-    env = {**os.environ, **ansible_env(TUNED, ssh_config=target.ssh_config, state_dir=target.state_dir)}
-    for sub in ("tmp", "cp", "facts"):
+    env = {**os.environ, **ansible_env(TUNED, access=target.access, state_dir=target.state_dir)}
+    for sub in ("tmp", "facts"):
         (target.state_dir / sub).mkdir(parents=True, exist_ok=True)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
     env["ANSIBLE_ROLES_PATH"] = str(ROLES_PATH)
