@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
-from stacks.design.loader import PROJECT_ROOT
-
-ROLES_PATH = PROJECT_ROOT / "roles"
-PLAYBOOKS = PROJECT_ROOT / "playbooks"
+# Shipped inside the package (a wheel has no source tree around it); a plain directory on disk,
+# since ansible-playbook reads them by path.
+ROLES_PATH = Path(str(resources.files("nodeconfig") / "roles"))
+PLAYBOOKS = Path(str(resources.files("nodeconfig") / "playbooks"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-ROLES_DIR = REPO / "roles"
+ROLES_DIR = REPO / "nodeconfig" / "roles"
 ROLES = sorted(p.name for p in ROLES_DIR.iterdir() if (p / "meta" / "main.yml").is_file())
 # The interpreter's own bin directory first: ansible-lint and molecule call ansible-* by name.
 VENV_BIN = Path(sys.executable).parent

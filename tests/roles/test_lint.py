@@ -22,7 +22,7 @@ def test_roles_exist() -> None:
 
 def test_production_profile() -> None:
     out = subprocess.run(
-        [tool("ansible-lint"), "--profile", "production", "--nocolor", "-f", "pep8", "roles/", "playbooks/", "tests/roles/molecule/"],
+        [tool("ansible-lint"), "--profile", "production", "--nocolor", "-f", "pep8", "nodeconfig/roles/", "nodeconfig/playbooks/", "tests/roles/molecule/"],
         cwd=REPO,
         env=tool_env(),
         capture_output=True,
