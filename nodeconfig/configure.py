@@ -19,6 +19,7 @@ from nodeconfig.inventory import Admin, build_inventory, design_hosts, lab_hosts
 from nodeconfig.runner import EventSink, RunResult, Shard, run_playbook
 from nodeconfig.settings import TUNED, Profile
 from stacks.design.loader import InputError, Problem, load_and_design, resolve, stack_name
+from stacks.design.project import current_project_or_none
 
 LAB_ADMIN = "sovadmin"
 
@@ -43,14 +44,14 @@ def plan_target(ref: str, *, site: str | None = None, lab: str | None = None) ->
     if lab is None:
         admins = _stack_admins(ref)
         hosts, ssh_config = design_hosts(site_design), None
-        state = state_root() / "configure" / stack / spec.name
+        state = _state_root() / "configure" / stack / spec.name
     else:
         lab_spec = _lab(lab)
         key = Path(str(lab_spec.ssh_key) + ".pub").read_text(encoding="utf-8").strip()
         admins = [*_stack_admins(ref), Admin(LAB_ADMIN, (key,))]
         hosts = lab_hosts(site_design, [{"name": n.name, "ip": n.ip} for n in lab_spec.nodes])
         ssh_config = lab_spec.ssh_config
-        state = state_root() / "configure" / f"lab-{lab}"
+        state = _state_root() / "configure" / f"lab-{lab}"
     group_vars = site_vars(partnership, spec, site_design, admins)
     if lab is not None:  # the site's NTP servers are out of reach; the lab serves time instead
         group_vars["time_sync_servers"] = [lab_spec.gateway]
@@ -91,6 +92,12 @@ def configure(
         limit=limit,
         on_event=on_event,
     )
+
+
+def _state_root() -> Path:
+    """Runs belong to the project; a file configured outside any project keeps them in the user's state dir."""
+    project = current_project_or_none()
+    return project.state_dir if project is not None else state_root()
 
 
 def _stack_admins(ref: str) -> list[Admin]:

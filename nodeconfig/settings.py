@@ -12,10 +12,19 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from stacks.design.project import current_project_or_none
+
 # Shipped inside the package (a wheel has no source tree around it); a plain directory on disk,
 # since ansible-playbook reads them by path.
 ROLES_PATH = Path(str(resources.files("nodeconfig") / "roles"))
 PLAYBOOKS = Path(str(resources.files("nodeconfig") / "playbooks"))
+
+
+def roles_path() -> str:
+    """The current project's own roles/ first (to add or override a role), then the shipped ones."""
+    project = current_project_or_none()
+    own = [project.roles_dir] if project is not None and project.roles_dir.is_dir() else []
+    return os.pathsep.join(str(path) for path in (*own, ROLES_PATH))
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +47,7 @@ def ansible_env(profile: Profile, *, ssh_config: Path | None, state_dir: Path, f
     env = {
         # ansible-playbook from this interpreter's environment, even when it is not activated.
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "ANSIBLE_ROLES_PATH": str(ROLES_PATH),
+        "ANSIBLE_ROLES_PATH": roles_path(),
         "ANSIBLE_HOST_KEY_CHECKING": "False",  # lab nodes get new host keys on every `lab up`
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
         "ANSIBLE_FORCE_COLOR": "False",
