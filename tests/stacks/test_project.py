@@ -48,12 +48,12 @@ def test_the_nearest_pulumi_yaml_from_a_subdirectory_up(elsewhere):
     assert found.state_dir == inner / ".sovereign"
     # Without stackConfigDir, Pulumi keeps the stack configs beside Pulumi.yaml.
     assert find_project(outer / "a") == load_project(outer)
-    assert load_project(outer).stack_config_dir == outer  # type: ignore[union-attr]
+    assert load_project(outer).stack_config_dir == outer
 
 
 def test_pulumi_yml_counts_too(elsewhere):
     root = write_project(elsewhere / "p", "name: yml\n", file="Pulumi.yml")
-    assert find_project(root).name == "yml"  # type: ignore[union-attr]
+    assert find_project(root).name == "yml"
 
 
 def test_the_current_directory_decides_unless_project_is_given(elsewhere, monkeypatch):
@@ -109,7 +109,7 @@ def test_init_writes_a_minimal_project_and_a_second_run_keeps_every_file(elsewhe
     assert first.kept == ()
     project = find_project(root)
     assert project == first.project
-    assert (project.name, project.stack_config_dir) == ("sovereign-ng", root / "countries")  # type: ignore[union-attr]
+    assert (project.name, project.stack_config_dir) == ("sovereign-ng", root / "countries")
     assert (root / "countries").is_dir()
     # The program is Sovereign's, a few lines: the country's repository holds no copy of the code.
     main = (root / "program" / "__main__.py").read_text(encoding="utf-8")
