@@ -50,9 +50,10 @@ def lab():
 
 @pytest.fixture(scope="module")
 def user(venv: Path, lab) -> Iterator[dict[str, Path]]:
-    """An empty working directory and an empty home, both short paths (SSH sockets live under them)."""
-    work = Path(tempfile.mkdtemp(prefix="svw", dir="/tmp"))
-    home = Path(tempfile.mkdtemp(prefix="svh", dir="/tmp"))
+    """An empty working directory and an empty home. Short: until SSH's ControlPath leaves the
+    state dir (issue 6), the socket path under <project>/.sovereign must fit in 107 bytes."""
+    work = Path(tempfile.mkdtemp(prefix="w", dir="/tmp"))
+    home = Path(tempfile.mkdtemp(prefix="h", dir="/tmp"))
     try:
         yield {"work": work, "home": home}
     finally:
