@@ -52,6 +52,16 @@ class OperationFailed(click.ClickException):
 class EnvironmentMissing(click.ClickException):
     exit_code = EXIT_ENVIRONMENT
 
+    def __init__(self, message: str, as_json: bool = False):
+        self.as_json = as_json
+        super().__init__(message)
+
+    def show(self, file=None) -> None:
+        if self.as_json:
+            emit_json({"ok": False, "error": self.message})
+            return
+        super().show(file)
+
 
 def fail_invalid(error: InputError, as_json: bool) -> NoReturn:
     raise InvalidInput(error, as_json)

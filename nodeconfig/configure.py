@@ -20,6 +20,7 @@ from nodeconfig.inventory import Admin, build_inventory, design_hosts, lab_hosts
 from nodeconfig.runner import EventSink, RunResult, Shard, run_playbook
 from nodeconfig.settings import TUNED, Profile, SshAccess
 from stacks.design.loader import InputError, Problem, load_and_design, resolve, stack_name
+from stacks.design.project import current_project_or_none
 
 LAB_ADMIN = "sovadmin"
 
@@ -52,7 +53,7 @@ def plan_target(
     if lab is None:
         admins = _stack_admins(ref)
         hosts = design_hosts(site_design)
-        state = state_root() / "configure" / stack / spec.name
+        state = _state_root() / "configure" / stack / spec.name
         design_keys = _stack_known_hosts(ref)
         access = SshAccess(
             ssh_config=hostkeys.site_ssh_config(stack, state, design_keys),
@@ -72,7 +73,7 @@ def plan_target(
             known_hosts=(lab_spec.known_hosts,),
             lab=True,
         )
-        state = state_root() / "configure" / f"lab-{lab}"
+        state = _state_root() / "configure" / f"lab-{lab}"
     group_vars = site_vars(partnership, spec, site_design, admins)
     if lab is not None:  # the site's NTP servers are out of reach; the lab serves time instead
         group_vars["time_sync_servers"] = [lab_spec.gateway]
@@ -113,6 +114,12 @@ def configure(
         limit=limit,
         on_event=on_event,
     )
+
+
+def _state_root() -> Path:
+    """Runs belong to the project; a file configured outside any project keeps them in the user's state dir."""
+    project = current_project_or_none()
+    return project.state_dir if project is not None else state_root()
 
 
 def _stack_admins(ref: str) -> list[Admin]:

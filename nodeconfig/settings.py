@@ -10,12 +10,22 @@ import os
 import shlex
 import sys
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
-from stacks.design.loader import PROJECT_ROOT
+from stacks.design.project import current_project_or_none
 
-ROLES_PATH = PROJECT_ROOT / "roles"
-PLAYBOOKS = PROJECT_ROOT / "playbooks"
+# Shipped inside the package (a wheel has no source tree around it); a plain directory on disk,
+# since ansible-playbook reads them by path.
+ROLES_PATH = Path(str(resources.files("sovereign_roles")))
+PLAYBOOKS = Path(str(resources.files("sovereign_playbooks")))
+
+
+def roles_path() -> str:
+    """The current project's own roles/ first (to add or override a role), then the shipped ones."""
+    project = current_project_or_none()
+    own = [project.roles_dir] if project is not None and project.roles_dir.is_dir() else []
+    return os.pathsep.join(str(path) for path in (*own, ROLES_PATH))
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +65,7 @@ def ansible_env(profile: Profile, *, access: SshAccess, state_dir: Path, forks: 
     env = {
         # ansible-playbook from this interpreter's environment, even when it is not activated.
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-        "ANSIBLE_ROLES_PATH": str(ROLES_PATH),
+        "ANSIBLE_ROLES_PATH": roles_path(),
         # Lab nodes' keys are pinned by `lab nodes up`, but a lab is rebuilt often and is nobody's
         # attack surface; a real site's keys are always checked (ssh_config, and below).
         "ANSIBLE_HOST_KEY_CHECKING": str(not access.lab),

@@ -27,7 +27,7 @@ from pulumi import automation as auto
 
 from lab import paths as lab_paths
 from lab.control_plane import ControlPlane
-from stacks.design.loader import PROJECT_ROOT
+from stacks.design.project import current_project
 from toolchain import env as tool_env
 from toolchain import pins
 from toolchain.build import ToolchainError
@@ -59,7 +59,10 @@ class RunResult:
 
 
 def backend_dir() -> Path:
-    return lab_paths.state_root() / "pulumi"
+    """The project's file backend, `<project>/.sovereign/pulumi`; `$SOVEREIGN_STATE` moves all
+    state (lab, runs, this backend) elsewhere, as the tests do to stay apart from a developer's."""
+    explicit = os.environ.get("SOVEREIGN_STATE")
+    return Path(explicit) / "pulumi" if explicit else current_project().state_dir / "pulumi"
 
 
 def is_lab_stack(stack: str) -> bool:
@@ -92,12 +95,13 @@ def _stack(stack: str, env: dict[str, str]) -> auto.Stack:
     except ToolchainError as exc:
         raise EngineError(str(exc)) from None
     command = auto.PulumiCommand(root=str(pins.tools_dir()), skip_version_check=True)
+    root = current_project().root
     opts = auto.LocalWorkspaceOptions(
-        work_dir=str(PROJECT_ROOT), pulumi_home=str(tool_env.pulumi_home()), env_vars=env, pulumi_command=command,
+        work_dir=str(root), pulumi_home=str(tool_env.pulumi_home()), env_vars=env, pulumi_command=command,
         secrets_provider="passphrase",
     )
     try:
-        return auto.create_or_select_stack(stack, work_dir=str(PROJECT_ROOT), opts=opts)
+        return auto.create_or_select_stack(stack, work_dir=str(root), opts=opts)
     except auto.CommandError as exc:
         raise EngineError(_engine_message(exc)) from None
 

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 
 import pytest
 import yaml
+
+from stacks.design.project import PROJECT_ENV
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -41,6 +44,18 @@ def _greenfield() -> dict:
             }
         ],
     }
+
+
+@pytest.fixture(autouse=True)
+def _project_choice_stays_in_its_test():
+    """`--project DIR` sets $SOVEREIGN_PROJECT for the process (so subprocesses see it); under
+    CliRunner that process is pytest's, so undo it after every test."""
+    saved = os.environ.get(PROJECT_ENV)
+    yield
+    if saved is None:
+        os.environ.pop(PROJECT_ENV, None)
+    else:
+        os.environ[PROJECT_ENV] = saved
 
 
 @pytest.fixture

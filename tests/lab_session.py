@@ -11,12 +11,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from lab.nodes import NodeLab
+from stacks.design.project import current_project_or_none
 
 
 @contextmanager
 def fresh_lab(prefix: str, count: int) -> Iterator[NodeLab]:
     """`count` new nodes in a uniquely named lab; SOVEREIGN_STATE points at a temporary root
-    meanwhile, so configure's runs and artifacts stay with the lab and go with it."""
+    meanwhile. Configure's runs against the lab live in the project's state dir; they go with it."""
     root = Path(tempfile.mkdtemp(prefix=f"sov{prefix}-", dir="/tmp"))
     old = os.environ.get("SOVEREIGN_STATE")
     os.environ["SOVEREIGN_STATE"] = str(root)
@@ -31,3 +32,6 @@ def fresh_lab(prefix: str, count: int) -> Iterator[NodeLab]:
         else:
             os.environ["SOVEREIGN_STATE"] = old
         shutil.rmtree(root, ignore_errors=True)
+        project = current_project_or_none()
+        if project is not None:
+            shutil.rmtree(project.state_dir / "configure" / f"lab-{node_lab.name}", ignore_errors=True)

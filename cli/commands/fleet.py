@@ -15,7 +15,7 @@ from stacks.design.loader import InputError, Problem, countries_dir, load_and_de
 @click.argument("folder", required=False, type=click.Path(file_okay=False, path_type=Path))
 @json_option
 def fleet(folder: Path | None, as_json: bool) -> None:
-    """Every stack config (Pulumi.*.yaml) in FOLDER (default: countries/), summed up.
+    """Every stack config (Pulumi.*.yaml) in FOLDER (default: the project's, e.g. countries/), summed up.
 
     Exit 2 if any stack is invalid; the valid ones are still listed.
     """

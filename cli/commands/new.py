@@ -45,7 +45,7 @@ class InvalidInput(click.ClickException):
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Directory to write to (default: the countries directory).",
+    help="Directory to write to (default: the project's stack config directory, e.g. countries/).",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing stack config.")
 @click.option("--json", "as_json", is_flag=True, help="Print {path, stack} as JSON.")

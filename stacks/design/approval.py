@@ -22,10 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from stacks.design.loader import PROJECT_ROOT
 from stacks.design.partnership import Partnership
 from stacks.design.plan_diff import Change, plan_changes
 from stacks.design.preview import ResourceChange
+from stacks.design.project import current_project_or_none
 from stacks.design.signing import UnusableKey, fingerprint, load_private_key, parse_public_key, sign, verify
 from stacks.design.sizing import PartnershipDesign
 from stacks.design.summary import plan_summary
@@ -40,7 +40,9 @@ class ApprovalError(ValueError):
 
 
 def approvals_dir(stack: str) -> Path:
-    root = Path(os.environ.get("SOVEREIGN_APPROVALS_DIR", PROJECT_ROOT / "approvals"))
+    project = current_project_or_none()
+    default = (project.root if project else Path.cwd()) / "approvals"
+    root = Path(os.environ.get("SOVEREIGN_APPROVALS_DIR") or default)
     return root / stack
 
 

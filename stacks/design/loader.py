@@ -6,7 +6,6 @@ fixing these files are reviewers and engineers reading a message, not a tracebac
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,16 +14,17 @@ import yaml
 from pydantic import ValidationError
 
 from stacks.design.partnership import SCHEMA_VERSION, Partnership
+from stacks.design.project import ProjectNotFound, current_project
 from stacks.design.sizing import PartnershipDesign, SizingErrors, design
 
 CONFIG_KEY = "sovereign:partnership"
 # libyaml's parser where installed: planning a large fleet is mostly YAML parsing.
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def countries_dir() -> Path:
-    return Path(os.environ.get("SOVEREIGN_COUNTRIES_DIR", PROJECT_ROOT / "countries"))
+    """The current project's stack config directory (Pulumi's stackConfigDir); ProjectNotFound outside one."""
+    return current_project().stack_config_dir
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +51,20 @@ class InputError(Exception):
 
 
 def resolve(ref: str) -> Path:
-    """A path to a file, or a stack name like 'ke-staging' (countries/Pulumi.ke-staging.yaml)."""
+    """A path to a file, or a stack name like 'ke-staging' (the project's countries/Pulumi.ke-staging.yaml).
+
+    Files work anywhere; a stack name needs a project (ProjectNotFound outside one).
+    """
     path = Path(ref)
     if path.is_file():
         return path
     if "/" in ref or ref.endswith((".yaml", ".yml")):
         raise InputError([Problem(ref, None, "", "no such file")])
-    stack_file = countries_dir() / f"Pulumi.{ref}.yaml"
+    try:
+        project = current_project()
+    except ProjectNotFound as exc:
+        raise ProjectNotFound(f"stack '{ref}': {exc}. A file path works anywhere.") from None
+    stack_file = project.stack_file(ref)
     if stack_file.is_file():
         return stack_file
     raise InputError(

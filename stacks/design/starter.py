@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,6 @@ from babel.languages import get_official_languages
 from babel.numbers import get_territory_currencies
 from pydantic import TypeAdapter, ValidationError
 
-from stacks.design.loader import PROJECT_ROOT
 from stacks.design.partnership import (
     Capacity,
     Cooling,
@@ -41,7 +41,8 @@ from stacks.design.partnership import (
     Sovereignty,
 )
 
-TEMPLATES_DIR = PROJECT_ROOT / "templates"
+# Shipped inside the package, found the same way from a checkout and from an installed wheel.
+TEMPLATES_DIR = Path(str(resources.files("sovereign_templates")))
 TEMPLATE_FILE = "stack.yaml.j2"
 DEFAULT_ENV = "staging"
 DEFAULT_SITE = "site-1"

@@ -9,13 +9,15 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from stacks.design.loader import load_and_design
+from stacks.design.project import PROJECT_ENV
 
 
 @pytest.fixture
 def countries(tmp_path, monkeypatch):
-    directory = tmp_path / "countries"
-    monkeypatch.setenv("SOVEREIGN_COUNTRIES_DIR", str(directory))
-    return directory
+    """A project of its own in tmp_path, chosen as --project would: `new` writes into its countries/."""
+    (tmp_path / "Pulumi.yaml").write_text("name: test\nruntime: python\nstackConfigDir: countries\n", encoding="utf-8")
+    monkeypatch.setenv(PROJECT_ENV, str(tmp_path))
+    return tmp_path / "countries"
 
 
 def run(*args):

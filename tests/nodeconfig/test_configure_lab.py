@@ -7,7 +7,6 @@ secrets), an idempotent rerun, acceptance, a node lost mid-run, and convergence 
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import threading
 from pathlib import Path
@@ -75,7 +74,7 @@ def test_converge_with_secrets_then_rerun_changes_nothing(lab, secrets_file):
     assert containerd.startswith("600") and CANARY in containerd
     # ... and nothing else: not the output, the run artifacts, the inventory, the fact cache.
     assert CANARY not in first.output + second.output
-    runs = Path(os.environ["SOVEREIGN_STATE"]) / "configure"
+    runs = plan_target(STACK, lab=lab.name).state_dir  # the project's state dir, this lab's runs
     scanned = [p for p in runs.rglob("*") if p.is_file() and not p.is_socket()]
     assert any(p.name == "command" for p in scanned) and any(p.parent.name == "job_events" for p in scanned)
     for path in scanned:
