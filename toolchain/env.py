@@ -75,9 +75,12 @@ def ensure_plugins() -> None:
         raise build.ToolchainError(f"installing the kubernetes plugin failed: {result.stderr.strip()[-2000:]}")
 
 
+ENGINE_TOOLS = ("pulumi", "pulumi-language-python", "pulumi-resource-kubernetes")
+
+
 def require_tools() -> None:
-    """A clear error (not a traceback from the engine) when a tool is missing."""
-    absent = [s.name for s in status() if not s.present]
+    """A clear error (not a traceback from the engine) when a tool the engine needs is missing."""
+    absent = [s.name for s in status() if not s.present and s.name in ENGINE_TOOLS]
     if absent:
         raise build.ToolchainError(f"not built yet: {', '.join(absent)}; run `sovereign tools install` (or `make tools`)")
     ensure_plugins()
