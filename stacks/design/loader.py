@@ -11,15 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
-from stacks.design.partnership import SCHEMA_VERSION, Partnership
+from stacks.design import yamldoc
+from stacks.design.partnership import SCHEMA_VERSION, LocatedErrors, Partnership
 from stacks.design.sizing import PartnershipDesign, SizingErrors, design
+from stacks.design.yamldoc import Document, Node
 
 CONFIG_KEY = "sovereign:partnership"
-# libyaml's parser where installed: planning a large fleet is mostly YAML parsing.
-_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+MAX_MESSAGE = 400  # a 200 KB value must not come back whole in every error
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -74,48 +74,56 @@ def stack_name(ref: str | Path) -> str:
 
 
 def load(ref: str | Path) -> Partnership:
+    return _load(ref)[0]
+
+
+def _load(ref: str | Path) -> tuple[Partnership, Document, tuple[Any, ...], str]:
     path = resolve(str(ref))
     name = str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InputError([Problem(name, None, "", f"cannot read: {exc}")]) from None
-    return parse(text, name)
+        raise InputError([Problem(name, None, "", f"cannot read: {_reason(exc)}")]) from None
+    document, data, prefix = _document(text, name)
+    return validate_mapping(data, name, document.root, prefix), document, prefix, name
 
 
 def parse(text: str, name: str) -> Partnership:
-    try:
-        root = yaml.compose(text, Loader=_YamlLoader)
-        data = yaml.load(text, Loader=_YamlLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise InputError([Problem(name, line, "", f"malformed YAML: {reason}")]) from None
+    document, data, prefix = _document(text, name)
+    return validate_mapping(data, name, document.root, prefix)
 
+
+def _document(text: str, name: str) -> tuple[Document, Any, tuple[Any, ...]]:
+    """The YAML 1.2 document, the partnership inside it, and that partnership's path."""
+    document = yamldoc.read(text)
+    if document.issues:
+        raise InputError([Problem(name, i.line, _dotted(i.loc), _cut(i.message)) for i in document.issues])
+    data = document.data
     prefix = _prefix(data)
     if prefix:
         config = data.get("config")
         if not isinstance(config, dict) or CONFIG_KEY not in config:
             raise InputError(
-                [Problem(name, None, "config", f"a stack config holds the partnership under '{CONFIG_KEY}'")]
+                [Problem(name, document.line(("config",)), "config",
+                         f"a stack config holds the partnership under '{CONFIG_KEY}'")]
             )
         data = config[CONFIG_KEY]
-    return validate_mapping(data, name, root, prefix)
+    return document, data, prefix
 
 
 def validate_mapping(
-    data: Any, name: str, root: yaml.Node | None = None, prefix: tuple[Any, ...] = ()
+    data: Any, name: str, root: Node | None = None, prefix: tuple[Any, ...] = ()
 ) -> Partnership:
     """Validate an already-parsed partnership (a stack config value, a dict from a test)."""
     if not isinstance(data, dict):
-        raise InputError([Problem(name, 1, _dotted(prefix), "expected a mapping of partnership fields")])
+        raise InputError([Problem(name, _line(root, prefix), _dotted(prefix), "expected a mapping of partnership fields")])
     version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
+    # `true == 1` and `1.0 == 1` in Python; a schema version is the integer itself.
+    if type(version) is not int or version != SCHEMA_VERSION:
         msg = (
             "required: the partnership schema version"
             if version is None
-            else f"{version!r} is not a schema this sovereign reads"
+            else f"{_short(version)} is not a schema this sovereign reads"
         )
         raise InputError(
             [
@@ -123,19 +131,25 @@ def validate_mapping(
                     name,
                     _line(root, prefix + ("schema_version",)),
                     _dotted(prefix + ("schema_version",)),
-                    f"{msg} (expected {SCHEMA_VERSION})",
+                    f"{msg} (expected {SCHEMA_VERSION}, a number)",
                 )
             ]
         )
     try:
         return Partnership.model_validate(data)
     except ValidationError as exc:
-        raise InputError(
-            [
-                Problem(name, _line(root, prefix + tuple(e["loc"])), _dotted(prefix + tuple(e["loc"])), _message(dict(e)))
-                for e in exc.errors(include_url=False)
-            ]
-        ) from None
+        problems = []
+        for error in exc.errors(include_url=False):
+            loc = prefix + tuple(error["loc"])
+            cause = (error.get("ctx") or {}).get("error")
+            if isinstance(cause, LocatedErrors):  # a cross-site check: each problem at its own site
+                problems += [
+                    Problem(name, _line(root, loc + sub), _dotted(loc + sub), _cut(message))
+                    for sub, message in cause.errors
+                ]
+            else:
+                problems.append(Problem(name, _line(root, loc), _dotted(loc), _message(dict(error))))
+        raise InputError(problems) from None
 
 
 def _message(error: dict[str, Any]) -> str:
@@ -150,10 +164,23 @@ def _message(error: dict[str, Any]) -> str:
         msg = msg[len("Assertion failed, ") :]
     got = error.get("input")
     if isinstance(got, bool) and kind == "string_type":
-        return f"YAML read this as {got!r} (as it does NO, no, yes, on, off): quote it, e.g. 'NO'"
+        return f"YAML read this as {str(got).lower()}: quote it, e.g. '{str(got).lower()}'"
     if kind not in ("value_error",) and not isinstance(got, (dict, list)):
-        msg = f"{msg} (got {got!r})"
-    return msg
+        msg = f"{msg} (got {_short(got)})"
+    return _cut(msg)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}… ({len(str(value)):,} characters)"
+
+
+def _cut(message: str) -> str:
+    return message if len(message) <= MAX_MESSAGE else f"{message[: MAX_MESSAGE - 1]}… (message cut)"
+
+
+def _reason(exc: Exception) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
@@ -166,39 +193,21 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _line(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+def _line(node: Node | None, loc: tuple[Any, ...]) -> int | None:
     """1-based line of the deepest YAML node the error path reaches."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        child = None
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if key.value == part:
-                    child = value if not isinstance(value, yaml.ScalarNode) or value.value != "" else key
-                    break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            child = node.value[part]
-        if child is None:
-            break
-        node, line = child, child.start_mark.line + 1
-    return line
-
+    return yamldoc.node_line(node, loc)
 
 
 def load_and_design(ref: str | Path) -> tuple[Partnership, PartnershipDesign]:
     """Load, validate and size in one step; budget overshoots come back as input problems too."""
-    path = resolve(str(ref))
-    partnership = load(path)
+    partnership, document, prefix, name = _load(ref)
     try:
         return partnership, design(partnership)
     except SizingErrors as exc:
-        text = path.read_text(encoding="utf-8")
-        root = yaml.compose(text, Loader=_YamlLoader)
-        prefix = _prefix(yaml.load(text, Loader=_YamlLoader))
         problems = []
         for index, error in exc.errors:
             loc = prefix + ("sites", index, "capacity")
-            problems.append(Problem(str(path), _line(root, loc), _dotted(loc), str(error)))
+            problems.append(Problem(name, document.line(loc), _dotted(loc), _cut(str(error))))
         raise InputError(problems) from None
 
 
