@@ -127,10 +127,11 @@ def classify(exc: BaseException) -> tuple[int, list[Problem]]:
         return EXIT_INVALID, exc.problems
     if isinstance(exc, InvalidInput):
         return EXIT_INVALID, exc.error.problems
-    if isinstance(exc, click.BadParameter):
-        hint = exc.param_hint if isinstance(exc.param_hint, str) else None
-        field = hint or (exc.param.opts[0] if exc.param is not None and exc.param.opts else "")
-        return exc.exit_code, [Problem("", None, field.strip("'\""), exc.message)]
+    if isinstance(exc, click.BadParameter):  # MissingParameter too: the field is the option or argument
+        param = exc.param
+        named = (param.opts[0] if isinstance(param, click.Option) else param.human_readable_name) if param else ""
+        field = exc.param_hint if isinstance(exc.param_hint, str) else named
+        return exc.exit_code, [Problem("", None, field.strip("'\""), exc.message or exc.format_message())]
     if isinstance(exc, click.ClickException):
         return exc.exit_code, [Problem("", None, "", exc.format_message())]
     code = getattr(exc, "exit_code", None)

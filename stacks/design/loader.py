@@ -17,6 +17,7 @@ from stacks.design import yamldoc
 from stacks.design.partnership import SCHEMA_VERSION, LocatedErrors, Partnership
 from stacks.design.sizing import PartnershipDesign, SizingErrors, design
 from stacks.design.yamldoc import Document, Node
+from stacks.design.yamldoc import short_repr as _short
 
 CONFIG_KEY = "sovereign:partnership"
 MAX_MESSAGE = 400  # a 200 KB value must not come back whole in every error
@@ -170,11 +171,6 @@ def _message(error: dict[str, Any]) -> str:
     return _cut(msg)
 
 
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 1]}… ({len(str(value)):,} characters)"
-
-
 def _cut(message: str) -> str:
     return message if len(message) <= MAX_MESSAGE else f"{message[: MAX_MESSAGE - 1]}… (message cut)"
 
@@ -189,7 +185,8 @@ def _dotted(loc: tuple[Any, ...]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            text = str(part) if len(str(part)) <= 80 else f"{str(part)[:79]}…"  # an unknown 200 KB key
+            out += ("." if out else "") + text
     return out
 
 

@@ -293,6 +293,6 @@ def _fits_text(nodes: int, platform: Platform) -> str:
 def _figure(value: float, decimals: int = 1) -> str:
     """A figure with enough decimals that a small non-zero value never reads as 0 (0.001 kW)."""
     if value != 0:
-        while decimals < 6 and abs(value) < 10 ** (1 - decimals):
+        while decimals < 6 and abs(value) < 10**-decimals:
             decimals += 1
     return f"{value:,.{decimals}f}"

@@ -47,7 +47,7 @@ class Document:
 def read(text: str) -> Document:
     """Compose and build `text`; syntax errors and ambiguous values come back as issues."""
     try:
-        root = YAML(typ="safe", pure=True).compose(text)
+        root = YAML(typ="safe").compose(text)  # libyaml (ruamel.yaml.clib) where installed
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         reason = exc.problem or exc.context or "not YAML"
@@ -57,7 +57,10 @@ def read(text: str) -> Document:
     except RecursionError:
         return Document(None, None, [Issue(None, (), "malformed YAML: nested too deeply")])
     builder = _Builder()
-    data = builder.build(root, ()) if root is not None else None
+    try:
+        data = builder.build(root, ()) if root is not None else None
+    except RecursionError:
+        return Document(None, None, [Issue(None, (), "malformed YAML: nested too deeply")])
     return Document(data, root, builder.issues)
 
 
@@ -106,7 +109,7 @@ class _Builder:
                 return [self.build(item, loc + (i,)) for i, item in enumerate(node.value)]
             if isinstance(node, MappingNode) and node.tag == _TAG + "map":
                 return self.mapping(node, loc)
-            self.issue(node, loc, f"unsupported tag {node.tag!r}: use plain mappings and lists")
+            self.issue(node, loc, f"unsupported tag {short_repr(node.tag)}: use plain mappings and lists")
             return None
         finally:
             self.active.discard(id(node))
@@ -130,7 +133,7 @@ class _Builder:
             if key in out:
                 self.issue(
                     key_node, loc + (key,),
-                    f"duplicate key {_short(key)} (first on line {first_line[key]}): a reader would keep only one",
+                    f"duplicate key {short_repr(key)} (first on line {first_line[key]}): a reader would keep only one",
                 )
                 continue
             first_line[key] = line
@@ -151,9 +154,9 @@ class _Builder:
             try:
                 return _float(value)
             except ValueError:
-                self.issue(node, loc, f"{_short(value)} is not a number")
+                self.issue(node, loc, f"{short_repr(value)} is not a number")
                 return None
-        self.issue(node, loc, f"unsupported tag {tag!r} on {_short(value)}")
+        self.issue(node, loc, f"unsupported tag {short_repr(tag)} on {short_repr(value)}")
         return None
 
     def integer(self, node: ScalarNode, loc: tuple[Any, ...]) -> int | None:
@@ -175,7 +178,7 @@ class _Builder:
                 raise ValueError(text)
             return sign * int(digits[2:], base)
         except ValueError:
-            self.issue(node, loc, f"{_short(node.value)} is not a number")
+            self.issue(node, loc, f"{short_repr(node.value)} is not a number")
             return None
 
 
@@ -190,9 +193,10 @@ def _float(value: str) -> float:
     return float(lowered)
 
 
-def _short(value: Any, limit: int = 60) -> str:
+def short_repr(value: Any, limit: int = 60) -> str:
+    """repr() cut to `limit` characters: a 200 KB value must not come back whole in an error."""
     text = repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 1]}…' ({len(str(value)):,} characters)"
+    return text if len(text) <= limit else f"{text[: limit - 1]}… ({len(str(value)):,} characters)"
 
 
 def _first_line(exc: Exception) -> str:
