@@ -21,8 +21,9 @@ _TAG = "tag:yaml.org,2002:"
 _NULL = {"", "~", "null", "Null", "NULL"}
 _TRUE, _FALSE = {"true", "True", "TRUE"}, {"false", "False", "FALSE"}
 _DECIMAL = re.compile(r"[-+]?[0-9]+")
-# Aliases can make a small file expand into billions of values; a partnership has thousands.
-MAX_VALUES = 2_000_000
+# Aliases can make a small file expand into billions of values ("billion laughs"); a partnership
+# of 10,000 sites has about 300,000.
+MAX_VALUES = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,33 +87,48 @@ def node_line(node: Node | None, loc: tuple[Any, ...]) -> int | None:
 class _Builder:
     def __init__(self) -> None:
         self.issues: list[Issue] = []
-        self.count = 0
+        self.count = 0  # values in the document as a reader expands it, aliases included
         self.active: set[int] = set()  # nodes being built: a recursive alias would never end
+        # An alias is the same node again: built once, its expanded size counted each time, so
+        # a billion laughs is refused in linear time.
+        self.built: dict[int, tuple[Any, int]] = {}
 
     def issue(self, node: Node, loc: tuple[Any, ...], message: str) -> None:
         self.issues.append(Issue(node.start_mark.line + 1, loc, message))
 
     def build(self, node: Node, loc: tuple[Any, ...]) -> Any:
-        self.count += 1
         if self.count > MAX_VALUES:
-            if self.count == MAX_VALUES + 1:
-                self.issue(node, loc, f"the document expands to more than {MAX_VALUES:,} values (aliases?)")
             return None
         if isinstance(node, ScalarNode):
+            self.counted(node, loc, 1)
             return self.scalar(node, loc)
+        if id(node) in self.built:
+            value, size = self.built[id(node)]
+            self.counted(node, loc, size)
+            return value
         if id(node) in self.active:
             self.issue(node, loc, "an alias refers to a value that contains it")
             return None
+        before = self.count
+        self.counted(node, loc, 1)
         self.active.add(id(node))
         try:
             if isinstance(node, SequenceNode) and node.tag == _TAG + "seq":
-                return [self.build(item, loc + (i,)) for i, item in enumerate(node.value)]
-            if isinstance(node, MappingNode) and node.tag == _TAG + "map":
-                return self.mapping(node, loc)
-            self.issue(node, loc, f"unsupported tag {short_repr(node.tag)}: use plain mappings and lists")
-            return None
+                value: Any = [self.build(item, loc + (i,)) for i, item in enumerate(node.value)]
+            elif isinstance(node, MappingNode) and node.tag == _TAG + "map":
+                value = self.mapping(node, loc)
+            else:
+                self.issue(node, loc, f"unsupported tag {short_repr(node.tag)}: use plain mappings and lists")
+                value = None
         finally:
             self.active.discard(id(node))
+        self.built[id(node)] = (value, self.count - before)
+        return value
+
+    def counted(self, node: Node, loc: tuple[Any, ...], size: int) -> None:
+        self.count += size
+        if self.count > MAX_VALUES and not any("expands to more than" in i.message for i in self.issues):
+            self.issue(node, loc, f"the document expands to more than {MAX_VALUES:,} values (aliases?)")
 
     def mapping(self, node: MappingNode, loc: tuple[Any, ...]) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
