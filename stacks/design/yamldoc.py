@@ -103,9 +103,9 @@ class _Builder:
             self.counted(node, loc, 1)
             return self.scalar(node, loc)
         if id(node) in self.built:
-            value, size = self.built[id(node)]
+            known, size = self.built[id(node)]
             self.counted(node, loc, size)
-            return value
+            return known
         if id(node) in self.active:
             self.issue(node, loc, "an alias refers to a value that contains it")
             return None
