@@ -7,13 +7,16 @@ fixing these files are reviewers and engineers reading a message, not a tracebac
 from __future__ import annotations
 
 import os
+import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from stacks.design import yamldoc
+from stacks.design.operators import ADMINS_KEY, Admin, Secrets
 from stacks.design.partnership import SCHEMA_VERSION, LocatedErrors, Partnership
 from stacks.design.sizing import PartnershipDesign, SizingErrors, design
 from stacks.design.yamldoc import Document, Node
@@ -21,6 +24,7 @@ from stacks.design.yamldoc import short_repr as _short
 
 CONFIG_KEY = "sovereign:partnership"
 MAX_MESSAGE = 400  # a 200 KB value must not come back whole in every error
+_ADMINS = TypeAdapter(list[Admin])
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -81,24 +85,21 @@ def load(ref: str | Path) -> Partnership:
 def _load(ref: str | Path) -> tuple[Partnership, Document, tuple[Any, ...], str]:
     path = resolve(str(ref))
     name = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError([Problem(name, None, "", f"cannot read: {_reason(exc)}")]) from None
-    document, data, prefix = _document(text, name)
+    document = _read(path)
+    data, prefix = _partnership_in(document, name)
     return validate_mapping(data, name, document.root, prefix), document, prefix, name
 
 
 def parse(text: str, name: str) -> Partnership:
-    document, data, prefix = _document(text, name)
-    return validate_mapping(data, name, document.root, prefix)
-
-
-def _document(text: str, name: str) -> tuple[Document, Any, tuple[Any, ...]]:
-    """The YAML 1.2 document, the partnership inside it, and that partnership's path."""
     document = yamldoc.read(text)
     if document.issues:
         raise InputError([Problem(name, i.line, _dotted(i.loc), _cut(i.message)) for i in document.issues])
+    data, prefix = _partnership_in(document, name)
+    return validate_mapping(data, name, document.root, prefix)
+
+
+def _partnership_in(document: Document, name: str) -> tuple[Any, tuple[Any, ...]]:
+    """The partnership inside a YAML 1.2 document, and its path there."""
     data = document.data
     prefix = _prefix(data)
     if prefix:
@@ -109,7 +110,7 @@ def _document(text: str, name: str) -> tuple[Document, Any, tuple[Any, ...]]:
                          f"a stack config holds the partnership under '{CONFIG_KEY}'")]
             )
         data = config[CONFIG_KEY]
-    return document, data, prefix
+    return data, prefix
 
 
 def validate_mapping(
@@ -139,18 +140,71 @@ def validate_mapping(
     try:
         return Partnership.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors(include_url=False):
-            loc = prefix + tuple(error["loc"])
-            cause = (error.get("ctx") or {}).get("error")
-            if isinstance(cause, LocatedErrors):  # a cross-site check: each problem at its own site
-                problems += [
-                    Problem(name, _line(root, loc + sub), _dotted(loc + sub), _cut(message))
-                    for sub, message in cause.errors
-                ]
-            else:
-                problems.append(Problem(name, _line(root, loc), _dotted(loc), _message(dict(error))))
-        raise InputError(problems) from None
+        raise InputError(_problems(exc, name, root, prefix)) from None
+
+
+def _problems(exc: ValidationError, name: str, root: Node | None, prefix: tuple[Any, ...]) -> list[Problem]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc = prefix + tuple(error["loc"])
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, LocatedErrors):  # a cross-site check: each problem at its own site
+            problems += [
+                Problem(name, _line(root, loc + sub), _dotted(loc + sub), _cut(message))
+                for sub, message in cause.errors
+            ]
+        else:
+            problems.append(Problem(name, _line(root, loc), _dotted(loc), _message(dict(error))))
+    return problems
+
+
+def load_admins(ref: str | Path) -> list[Admin]:
+    """Administrators from the stack config's `sovereign:admins` (none in a bare partnership file)."""
+    path = resolve(str(ref))
+    document = _read(path)
+    config = document.data.get("config") if isinstance(document.data, dict) else None
+    if not isinstance(config, dict) or config.get(ADMINS_KEY) is None:
+        return []
+    prefix = ("config", ADMINS_KEY)
+    try:
+        return _ADMINS.validate_python(config[ADMINS_KEY])
+    except ValidationError as exc:
+        raise InputError(_problems(exc, str(path), document.root, prefix)) from None
+
+
+def load_secrets(path: Path, admins: Iterable[str]) -> Secrets:
+    """The secrets file: private (no group or other access), known keys, hashes for known admins."""
+    name = str(path)
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise InputError([Problem(name, None, "", f"cannot read secrets: {_reason(exc)}")]) from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise InputError([Problem(name, None, "", "secrets file is readable by others: chmod 600 it")])
+    document = _read(path)
+    try:
+        secrets = Secrets.model_validate(document.data if document.data is not None else {})
+    except ValidationError as exc:
+        raise InputError(_problems(exc, name, document.root, ())) from None
+    known = set(admins)
+    unknown = [admin for admin in secrets.admin_password_hashes if admin not in known]
+    if unknown:
+        raise InputError(
+            [Problem(name, document.line(("admin_password_hashes", admin)), f"admin_password_hashes.{admin}",
+                     f"no such admin in {ADMINS_KEY}") for admin in unknown]
+        )
+    return secrets
+
+
+def _read(path: Path) -> Document:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError([Problem(str(path), None, "", f"cannot read: {_reason(exc)}")]) from None
+    document = yamldoc.read(text)
+    if document.issues:
+        raise InputError([Problem(str(path), i.line, _dotted(i.loc), _cut(i.message)) for i in document.issues])
+    return document
 
 
 def _message(error: dict[str, Any]) -> str:
