@@ -23,6 +23,8 @@ re-raises it to show the traceback).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import signal
@@ -84,13 +86,24 @@ def json_requested(args: Sequence[str]) -> bool:
     return "--json" in (args[: args.index("--")] if "--" in args else args)
 
 
+def _asks_for_text(args: Sequence[str]) -> bool:
+    args = list(args)
+    options = args[: args.index("--")] if "--" in args else args
+    return any(flag in options for flag in ("-h", "--help", "--version"))
+
+
 def run(main: Callable[..., Any], args: Sequence[str] | None, **kwargs: Any) -> NoReturn:
     """Run click's `main` without its own error handling, then exit with the documented code."""
     argv = list(sys.argv[1:] if args is None else args)
     as_json = json_requested(argv)
     _State.json_emitted = False
     try:
-        result = main(args=argv, standalone_mode=False, **kwargs)
+        if as_json and _asks_for_text(argv):  # --help/--version print text: wrap it in the one document
+            with contextlib.redirect_stdout(io.StringIO()) as text:
+                result = main(args=argv, standalone_mode=False, **kwargs)
+            emit_json({"ok": True, "text": text.getvalue()})
+        else:
+            result = main(args=argv, standalone_mode=False, **kwargs)
         code = result if isinstance(result, int) else EXIT_OK
     except SystemExit:
         raise

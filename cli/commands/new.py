@@ -65,22 +65,22 @@ def new(
     path = directory / f"Pulumi.{starter.stack}.yaml"
     try:
         # Whole or not at all: a full disk leaves the old file (or none), never a stub.
-        atomic.write_file(path, text, replace=force)
+        replaced = atomic.write_file(path, text, replace=force)
     except FileExistsError:
         raise InputError([Problem(str(path), None, "--force", "already exists; pass --force to overwrite it")]) from None
 
     if as_json:
-        emit_json({"path": str(path), "stack": starter.stack})
+        emit_json({"path": str(path), "stack": starter.stack, "replaced": replaced})
     else:
-        _print_next_steps(starter, path, text.count("FILL IN"), in_countries_dir=out is None)
+        _print_next_steps(starter, path, text.count("FILL IN"), in_countries_dir=out is None, replaced=replaced)
 
 
-def _print_next_steps(starter: Starter, path: Path, fill_ins: int, *, in_countries_dir: bool) -> None:
+def _print_next_steps(starter: Starter, path: Path, fill_ins: int, *, in_countries_dir: bool, replaced: bool) -> None:
     # `validate`/`plan` find a stack by name only in the countries directory; elsewhere, by path.
     ref = starter.stack if in_countries_dir else str(path)
     console = Console(soft_wrap=True)  # paths and commands stay whole, for copy and paste
     console.print(
-        f"[green]Wrote[/] {escape(str(path))} (stack [bold]{starter.stack}[/]): "
+        f"[green]{'Replaced' if replaced else 'Wrote'}[/] {escape(str(path))} (stack [bold]{starter.stack}[/]): "
         f"{escape(starter.country_name)}, {starter.mode} template."
     )
     console.print(f"It validates as written; {fill_ins} lines are marked FILL IN. Next:")

@@ -21,6 +21,7 @@ _TAG = "tag:yaml.org,2002:"
 _NULL = {"", "~", "null", "Null", "NULL"}
 _TRUE, _FALSE = {"true", "True", "TRUE"}, {"false", "False", "FALSE"}
 _DECIMAL = re.compile(r"[-+]?[0-9]+")
+_OTHER_VERSION = re.compile(r"^%YAML[ \t]+(?!1\.2[ \t]*$)\S.*$", re.MULTILINE)
 # Aliases can make a small file expand into billions of values ("billion laughs"); a partnership
 # of 10,000 sites has about 300,000.
 MAX_VALUES = 1_000_000
@@ -47,6 +48,10 @@ class Document:
 
 def read(text: str) -> Document:
     """Compose and build `text`; syntax errors and ambiguous values come back as issues."""
+    directive = _OTHER_VERSION.search(text)
+    if directive:  # the engine reads every stack file as YAML 1.2, whatever it says
+        line = text.count("\n", 0, directive.start()) + 1
+        return Document(None, None, [Issue(line, (), f"'{directive[0].strip()}': the file is read as YAML 1.2; remove it")])
     try:
         root = YAML(typ="safe").compose(text)  # libyaml (ruamel.yaml.clib) where installed
     except MarkedYAMLError as exc:

@@ -178,6 +178,11 @@ def test_plan_out_into_a_path_under_a_file_is_exit_3(tmp_path):
     assert error_document(invoke("plan", "ke-staging", "--json", "--out", str(blocker)), 2)
 
 
+def test_help_with_json_is_one_document_too():
+    document = json.loads(invoke("plan", "--help", "--json").stdout)
+    assert document["ok"] is True and "Usage: " in document["text"]
+
+
 def test_exit_codes_are_documented_in_help():
     text = invoke("--help").output
     assert "130 interrupted" in text and "one JSON document" in text

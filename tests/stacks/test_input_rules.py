@@ -93,6 +93,7 @@ def test_a_figure_may_be_an_int_but_not_text_or_a_flag(partnership_dict):
         "a: !!python/object:os.system x",
         "<<: {a: 1}",
         "---\na: 1\n---\nb: 2\n",
+        "%YAML 1.1\n---\ncountry: NO\n",  # would make NO false again
         "[" * 3000 + "]" * 3000,
         "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n"
         + "".join(f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
