@@ -48,7 +48,8 @@ class _State:
 
 def console() -> Console:
     # Piped output (CI logs, files) has no terminal width; wide tables beat folded cells there.
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    terminal = sys.stdout is not None and sys.stdout.isatty()  # None: stdout closed (`>&-`)
+    return Console(highlight=False, width=None if terminal else 160)
 
 
 def emit_json(payload: Any) -> None:
