@@ -118,8 +118,10 @@ def run(main: Callable[..., Any], args: Sequence[str] | None, **kwargs: Any) -> 
 def report(exc: BaseException, as_json: bool) -> int:
     """Render an exception as text on stderr or as the one JSON document; return the exit code."""
     code, problems = classify(exc)
+    previous = None
     if code == EXIT_INTERRUPTED:  # a second Ctrl-C must not interrupt the report of the first
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        with contextlib.suppress(ValueError):  # (only the main thread may set handlers)
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         if as_json:
             if not _State.json_emitted:
@@ -131,6 +133,9 @@ def report(exc: BaseException, as_json: bool) -> int:
             _print_problems(exc, problems)
     except OSError:  # stdout or stderr closed (a pipe reader that quit): nothing left to tell
         pass
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     return code
 
 

@@ -90,6 +90,7 @@ def test_ctrl_c_in_a_command_exits_130(monkeypatch, as_json):
         assert error_document(result, 130)["problems"][0]["message"] == "interrupted"
     else:
         assert result.exit_code == 130 and "interrupted" in result.output and "Aborted" not in result.output
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C works again afterwards
 
 
 def test_ctrl_c_while_the_commands_load_exits_130(monkeypatch, capsys):
