@@ -1,4 +1,5 @@
-"""Root command group: it only registers the commands, one module each under cli/commands/."""
+"""Root command group: registers the commands (one module each under cli/commands/) and runs
+every one of them through cli.output.run, where exit codes, JSON errors and interrupts are handled."""
 
 from __future__ import annotations
 

@@ -42,6 +42,7 @@ EXIT_OK, EXIT_FAILED, EXIT_INVALID, EXIT_ENVIRONMENT, EXIT_INTERRUPTED = 0, 1, 2
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 
+
 class _State:
     json_emitted = False  # a command's own document went out: an error must not add a second one
 
