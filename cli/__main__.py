@@ -7,8 +7,7 @@ traceback. Everything after the import is cli.output's job.
 
 from __future__ import annotations
 
-import json
-import sys
+import sys  # already loaded by the interpreter: nothing to interrupt here
 
 
 def main() -> None:
@@ -17,6 +16,8 @@ def main() -> None:
     except KeyboardInterrupt:
         args = sys.argv[1:]
         if "--json" in (args[: args.index("--")] if "--" in args else args):
+            import json
+
             # The shape of cli.output's error document, which cannot be imported yet.
             problem = {"file": "", "line": None, "field": "", "message": "interrupted"}
             print(json.dumps({"ok": False, "exit_code": 130, "problems": [problem]}, indent=2))

@@ -114,18 +114,25 @@ def test_ctrl_c_while_the_commands_load_exits_130(monkeypatch, capsys):
         {"file": "", "line": None, "field": "", "message": "interrupted"}]}
 
 
-@pytest.mark.parametrize("delay", [0.3, 0.8, 1.5])
+@pytest.mark.parametrize("delay", [0.05, 0.3, 1.0])
 def test_sigint_to_a_real_process_never_prints_a_traceback(delay):
-    # Whenever SIGINT lands (loading, planning or done), the process ends with 0 or 130 and
-    # stdout is one JSON document.
+    # Whenever SIGINT lands (loading the commands, planning, or done), the process ends with 0 or
+    # 130 and stdout is one JSON document. The clock starts once the interpreter has imported the
+    # `cli` package (-X importtime reports it): Python's own start-up is not ours to guard.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "plan", "ke-staging", "--json"], cwd=REPO,
+        [sys.executable, "-X", "importtime", "-m", "cli", "plan", "ke-staging", "--json"], cwd=REPO,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.rstrip().endswith("| cli"):
+            break
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode in (0, 130), err
+    err = "".join(seen) + err
+    assert proc.returncode in (0, 130), err[-2000:]
     assert "Traceback" not in err
     assert json.loads(out)["ok" if proc.returncode else "country"] in (False, "KE")
 
