@@ -24,8 +24,9 @@ SCHEMA_VERSION = 1
 # a looser tolerance lets the money split differ from the capex by whole dollars.
 SHARE_TOLERANCE = 1e-9
 _SLUG = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
-# NUL, ESC and other control characters have no place in names printed on reports and consoles.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Every field is one line of text printed on reports and consoles: no NUL, ESC, newlines or other
+# control characters, and no bidirectional overrides that make a reviewer read another text.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 # Pools a site may use without saying so: private (RFC 1918), shared (RFC 6598), benchmarking
 # (RFC 2544) and documentation (RFC 5737) ranges. Anything else needs `networks.public: true`.
 NON_PUBLIC = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "198.18.0.0/15",
@@ -59,7 +60,7 @@ class Model(BaseModel):
     def _printable(cls, value: Any) -> Any:
         for text in value if isinstance(value, list) else [value]:
             if isinstance(text, str) and _CONTROL.search(text):
-                raise ValueError("contains a control character (NUL, ESC, ...): remove it")
+                raise ValueError("contains a control character (NUL, ESC, a newline, a bidi override...): remove it")
         return value
 
 
