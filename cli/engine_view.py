@@ -14,7 +14,7 @@ from rich.table import Table
 from cli.output import EnvironmentMissing, OperationFailed, console, emit_json
 from stacks.automation import EngineError, RunResult, StackBusy
 from stacks.automation import run as run_engine
-from stacks.design.loader import InputError, resolve, stack_name
+from stacks.design.loader import resolve, stack_name
 
 _SYMBOL = {"create": "+", "update": "~", "delete": "-", "replace": "+-", "same": " ", "read": ">", "refresh": "~"}
 
@@ -52,33 +52,21 @@ allow_unapproved_option = click.option(
 
 def execute(operation: str, stack: str, lab_name: str | None, as_json: bool, *, expect_no_changes: bool = False,
             allow_unapproved: bool = False) -> None:
-    try:
-        name = stack_name(resolve(stack)) if "/" in stack or stack.endswith((".yaml", ".yml")) else stack
-        resolve(name)  # the stack's config must exist: a clear error naming the file otherwise
-    except InputError as exc:
-        from cli.output import InvalidInput
-
-        raise InvalidInput(exc, as_json) from None
+    name = stack_name(resolve(stack)) if "/" in stack or stack.endswith((".yaml", ".yml")) else stack
+    resolve(name)  # the stack's config must exist in the project: InputError naming it otherwise
     err = Console(stderr=True, highlight=False)
     try:
         result = run_engine(operation, name, lab=lab_name, expect_no_changes=expect_no_changes,
                             allow_unapproved=allow_unapproved, on_event=progress_printer(err))
     except StackBusy as exc:
-        _fail(OperationFailed, str(exc), as_json)
+        raise OperationFailed(str(exc)) from None
     except EngineError as exc:
-        kind = EnvironmentMissing if "sovereign tools install" in str(exc) or "sovereign lab up" in str(exc) \
-            else OperationFailed
-        _fail(kind, str(exc), as_json)
+        missing = "sovereign tools install" in str(exc) or "sovereign lab up" in str(exc)
+        raise (EnvironmentMissing if missing else OperationFailed)(str(exc)) from None
     if as_json:
         emit_json(result.to_json())
     else:
         render(result, console())
-
-
-def _fail(kind: type[click.ClickException], message: str, as_json: bool) -> None:
-    if as_json:
-        emit_json({"ok": False, "problems": [{"file": None, "line": None, "field": "", "message": message}]})
-    raise kind(message)
 
 
 def render(result: RunResult, out: Console) -> None:

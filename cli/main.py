@@ -1,16 +1,18 @@
-"""Root command group: it only registers the commands, one module each under cli/commands/."""
+"""Root command group: registers the commands (one module each under cli/commands/) and runs
+every one of them through cli.output.run, where exit codes, JSON errors and interrupts are handled."""
 
 from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
-from cli.output import EnvironmentMissing, InvalidInput
-from stacks.design.loader import InputError, Problem
-from stacks.design.project import PROJECT_ENV, ProjectInvalid, ProjectNotFound
+from cli import output
+from stacks.design.project import PROJECT_ENV
 
 # (module under cli.commands, attribute) — each module owns one verb or group.
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -32,20 +34,17 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 )
 
 
-class RootGroup(click.Group):
-    """Wherever a command meets a missing or broken project, the documented exit code follows."""
+class Sovereign(click.Group):
+    """The root group: every command runs through cli.output.run, which turns whatever it raises
+    (usage errors, input problems, Ctrl-C, crashes) into the documented exit code and, with
+    --json, one JSON document."""
 
-    def invoke(self, ctx: click.Context) -> object:
-        as_json = "--json" in ctx.args
-        try:
-            return super().invoke(ctx)
-        except ProjectNotFound as exc:
-            raise EnvironmentMissing(str(exc), as_json) from None
-        except ProjectInvalid as exc:
-            raise InvalidInput(InputError([Problem(str(exc.file), None, exc.field, exc.message)]), as_json) from None
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, **extra: Any) -> Any:  # type: ignore[override]
+        extra.pop("standalone_mode", None)
+        output.run(super().main, args, prog_name=prog_name, **extra)
 
 
-@click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Sovereign, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--project",
     "project_dir",
@@ -59,8 +58,10 @@ def cli(project_dir: Path | None) -> None:
 
     \b
     Exit codes: 0 ok, 1 operation failed (a host failed, a check failed),
-    2 invalid input (the message names the file and field), 3 environment missing
-    (e.g. no project here: `sovereign init` makes one).
+    2 invalid input (the message names the file and field), 3 environment
+    missing (e.g. no project here: `sovereign init` makes one), 130 interrupted.
+    With --json, stdout is one JSON document in every outcome; errors read
+    {"ok": false, "exit_code": N, "problems": [...]}.
     """
     if project_dir is not None:
         # An environment variable, so library code and subprocesses (ansible, pytest) see it too.

@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
+
+# Every string from the partnership or a file name is escaped: "Kenya [/] AI" is a name, not markup.
 
 
 def _money(usd: float) -> str:
@@ -15,7 +18,7 @@ def _money(usd: float) -> str:
 def plan_view(plan: dict[str, Any]) -> Group:
     totals = plan["totals"]
     head = Table.grid(padding=(0, 2))
-    head.add_row("[bold]" + plan["name"] + "[/]", f"{plan['country']} · {plan['mode']}")
+    head.add_row("[bold]" + escape(plan["name"]) + "[/]", f"{plan['country']} · {plan['mode']}")
     head.add_row(
         "Total",
         f"{totals['new_gpus']:,} new GPUs ({totals['total_gpus']:,} at the sites after the build), "
@@ -38,8 +41,8 @@ def _sites(sites: list[dict[str, Any]]) -> Table:
     for s in sites:
         cap, power = s["capacity"], s["power"]
         table.add_row(
-            s["site"],
-            s["platform"]["name"],
+            escape(s["site"]),
+            escape(s["platform"]["name"]),
             f"{cap['new_gpus']:,}/{cap['total_gpus']:,}",
             f"{cap['nodes']['gpu']:,}",
             f"{cap['racks']:,}",
@@ -60,7 +63,7 @@ def _fabric(sites: list[dict[str, Any]]) -> Table:
     for s in sites:
         f = s["fabric"]
         table.add_row(
-            s["site"], f"{f['kind']} {f['link_gbps']}G x{f['rails']} rails", f["switch_model"],
+            escape(s["site"]), f"{f['kind']} {f['link_gbps']}G x{f['rails']} rails", escape(f["switch_model"]),
             str(f["tiers"]), f"{f['leaves']:,}", f"{f['spines']:,}", f"{f['cores']:,}",
             f"{f['cables']:,}", f"{f['oob_switches']:,}",
         )
@@ -73,7 +76,7 @@ def _funding(plan: dict[str, Any]) -> Table:
         table.add_column(col, justify="left" if col in ("party", "kind") else "right")
     for f in plan["funding"]:
         table.add_row(
-            f["party"], f["kind"], f"{f['share']:.0%}", _money(f["usd"]),
+            escape(f["party"]), f["kind"], f"{f['share']:.0%}", _money(f["usd"]),
             f"{f['usd'] * plan['usd_rate']:,.0f}",
         )
     return table
@@ -85,7 +88,7 @@ def fleet_table(rows: list[dict[str, Any]]) -> Table:
         table.add_column(col, justify="left" if col in ("stack", "country", "mode") else "right")
     for r in rows:
         table.add_row(
-            r["stack"], r["country"], r["mode"], str(r["sites"]), f"{r['new_gpus']:,}",
+            escape(r["stack"]), r["country"], r["mode"], str(r["sites"]), f"{r['new_gpus']:,}",
             f"{r['facility_mw']:,.1f}", _money(r["capex_usd"]), f"{r['government_share']:.0%}",
         )
     if rows:

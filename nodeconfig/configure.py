@@ -6,7 +6,6 @@ a local lab whose nodes stand in for the design's first nodes.
 
 from __future__ import annotations
 
-import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from nodeconfig import hostkeys
 from nodeconfig.inventory import Admin, build_inventory, design_hosts, lab_hosts, shards_for, site_vars
 from nodeconfig.runner import EventSink, RunResult, Shard, run_playbook
 from nodeconfig.settings import TUNED, Profile, SshAccess
-from stacks.design.loader import InputError, Problem, load_and_design, resolve, stack_name
+from stacks.design.loader import InputError, Problem, load_admins, load_and_design, load_secrets, resolve, stack_name
 from stacks.design.project import current_project_or_none
 
 LAB_ADMIN = "sovadmin"
@@ -124,16 +123,7 @@ def _state_root() -> Path:
 
 def _stack_admins(ref: str) -> list[Admin]:
     """Administrators from the stack config key `sovereign:admins` ([{name, ssh_keys}])."""
-    path = resolve(ref)
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    config = data.get("config") if isinstance(data, dict) else None
-    raw = (config or {}).get("sovereign:admins", [])
-    admins = []
-    for index, item in enumerate(raw if isinstance(raw, list) else [None]):
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-            raise InputError([Problem(str(path), None, f"config.sovereign:admins[{index}]", "expected {name, ssh_keys: [...]}")])
-        admins.append(Admin(item["name"], tuple(item.get("ssh_keys") or ())))
-    return admins
+    return [Admin(admin.name, tuple(admin.ssh_keys)) for admin in load_admins(ref)]
 
 
 def _stack_known_hosts(ref: str) -> Path | None:
@@ -164,39 +154,19 @@ def _lab(name: str):
 
 
 def _secret_vars(path: Path, inventory: dict[str, Any]) -> dict[str, Any]:
-    """Secrets file -> the role variables that carry them. The file must be private (0600)."""
-    where = str(path)
-    try:
-        mode = path.stat().st_mode
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError([Problem(where, None, "", f"cannot read secrets: {exc}")]) from None
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise InputError([Problem(where, None, "", "secrets file is readable by others: chmod 600 it")])
-    if not isinstance(data, dict):
-        raise InputError([Problem(where, 1, "", "expected a mapping")])
-    unknown = set(data) - {"admin_password_hashes", "registry_credentials"}
-    if unknown:
-        expected = "unknown secret (expected admin_password_hashes, registry_credentials)"
-        raise InputError([Problem(where, None, k, expected) for k in sorted(unknown)])
+    """Secrets file -> the role variables that carry them (the loader checks the file is 0600)."""
+    admins = inventory["all"]["vars"]["baseline_admin_users"]
+    secrets = load_secrets(path, admins=[a["name"] for a in admins])
     out: dict[str, Any] = {}
-    hashes = data.get("admin_password_hashes") or {}
+    hashes = secrets.admin_password_hashes
     if hashes:
-        admins = inventory["all"]["vars"]["baseline_admin_users"]
-        missing = sorted(set(hashes) - {a["name"] for a in admins})
-        if missing:
-            raise InputError(
-                [Problem(where, None, f"admin_password_hashes.{m}", "no such admin in sovereign:admins") for m in missing]
-            )
         out["baseline_admin_users"] = [
             {**a, **({"password_hash": hashes[a["name"]]} if a["name"] in hashes else {})} for a in admins
         ]
-    credentials = data.get("registry_credentials") or {}
-    auths = []
-    for registry, cred in credentials.items() if isinstance(credentials, dict) else []:
-        if not isinstance(cred, dict) or not {"username", "password"} <= set(cred):
-            raise InputError([Problem(where, None, f"registry_credentials.{registry}", "expected {username, password}")])
-        auths.append({"registry": str(registry), "username": str(cred["username"]), "password": str(cred["password"])})
+    auths = [
+        {"registry": registry, "username": cred.username, "password": cred.password}
+        for registry, cred in secrets.registry_credentials.items()
+    ]
     if auths:
         out["container_runtime_registry_auths"] = auths
     return out

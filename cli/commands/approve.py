@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 
-from cli.commands.plan import write_plan
+from cli import atomic
 from cli.output import InvalidInput, console, emit_json, json_option
+from cli.plan_view import plan_view
 from stacks.design.approval import approvals_dir, check, plan_document
 from stacks.design.approval import approve as sign_plan
 from stacks.design.loader import InputError, Problem, load_and_design, stack_name
@@ -36,7 +38,7 @@ def approve(ref: str, key_file: Path, folder: Path | None, as_json: bool) -> Non
         signature, path = sign_plan(document, partnership, key_file, folder)
     except UnusableKey as exc:
         raise InvalidInput(InputError([Problem(str(key_file), None, "--key", str(exc))]), as_json) from None
-    write_plan(plan_summary(partnership, design), folder)
+    _write_plan(plan_summary(partnership, design), folder)
     status = check(document, partnership, folder)
     result = {
         "ok": True, "stack": stack, "digest": signature.digest, "signature": str(path),
@@ -51,3 +53,14 @@ def approve(ref: str, key_file: Path, folder: Path | None, as_json: bool) -> Non
               f"{signature.fingerprint}) → {path}")
     out.print("approved: every required party has signed" if not status.missing
               else f"still needed: {', '.join(status.missing)}")
+
+
+def _write_plan(summary: dict, folder: Path) -> None:
+    """plan.json and plan.txt beside the signatures, each written atomically (the folder itself
+    holds signatures, so it is never swapped out as a whole, unlike `plan --out`)."""
+    text = console()
+    text.width = 160
+    with text.capture() as captured:
+        text.print(plan_view(summary))
+    atomic.write_file(folder / "plan.json", json.dumps(summary, indent=2) + "\n")
+    atomic.write_file(folder / "plan.txt", captured.get())

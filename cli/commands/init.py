@@ -9,17 +9,11 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
+from cli import atomic
 from cli.output import console, emit_json, json_option
 from stacks.design.partnership import Mode
 from stacks.design.project import PROJECT_ENV, init_project
-from stacks.design.starter import (
-    DEFAULT_ENV,
-    StackExists,
-    StarterError,
-    build_starter,
-    render_stack_config,
-    write_stack_config,
-)
+from stacks.design.starter import DEFAULT_ENV, StarterError, build_starter, render_stack_config
 
 # Pulumi's rule for project names.
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
@@ -64,9 +58,9 @@ def init(directory: Path | None, name: str | None, country: str | None, template
         if starter is not None:
             stack_path = files.project.stack_file(starter.stack)
             try:
-                write_stack_config(render_stack_config(starter), files.project.stack_config_dir, starter.stack)
+                atomic.write_file(stack_path, render_stack_config(starter), replace=False)
                 stack_written = True
-            except StackExists:
+            except FileExistsError:
                 pass  # a second run keeps the stack people have been editing
     except OSError as exc:
         raise click.ClickException(f"cannot write {root}: {exc.strerror or exc}") from None

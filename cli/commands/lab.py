@@ -1,24 +1,21 @@
-"""`sovereign lab ...`: the local lab. Today its SSH nodes (`lab nodes up|down|status`); the
-lab-wide `lab up|down|status` (Kubernetes, BMC emulator, nodes together) will join this group.
+"""`sovereign lab ...`: the local lab: `lab up|down|status` (Kubernetes with the design's simulated
+nodes, plus SSH nodes) and `lab nodes up|down|status` (the SSH nodes alone).
 
 Exit codes: 0 ok, 1 the operation failed, 2 invalid input, 3 environment missing (not root,
-LXC not installable, no mirror).
+LXC not installable, no mirror): each LabError carries its code, and cli.output renders it.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from lab.errors import LabError
+from cli.output import OperationFailed, emit_json, json_option
 from lab.network import MAX_NODES
 from lab.nodes import LabStatus, NodeLab
 
@@ -32,41 +29,10 @@ name_option = click.option(
     metavar="NAME",
     help="Lab to act on (default: $SOVEREIGN_LAB, else 'default'); labs run side by side.",
 )
-json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
-
-
-class LabCommandError(click.ClickException):
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code  # type: ignore[misc]  # per instance: lab errors carry their own code
-
-
-@contextmanager
-def _lab_errors(as_json: bool) -> Iterator[None]:
-    """Turn library errors into one line on stderr and the documented exit code, never a traceback."""
-    try:
-        yield
-    except LabError as exc:
-        code, message = exc.exit_code, str(exc)
-    except Exception as exc:
-        if os.environ.get("SOVEREIGN_DEBUG"):
-            raise
-        code, message = 1, f"unexpected {type(exc).__name__}: {exc} (SOVEREIGN_DEBUG=1 shows the traceback)"
-    else:
-        return
-    if as_json:
-        click.echo(json.dumps({"ok": False, "error": message, "exit_code": code}))
-    raise LabCommandError(message, code)
-
-
 def _progress() -> Callable[[str], None]:
     """Progress lines on stderr (stdout stays clean for --json), driven by the library's events."""
     started = time.monotonic()
     return lambda msg: _err.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {msg}", highlight=False)
-
-
-def _emit(data: dict[str, Any]) -> None:
-    click.echo(json.dumps(data, indent=2))
 
 
 def _render_status(status: LabStatus) -> None:
@@ -115,9 +81,8 @@ def nodes() -> None:
 @json_option
 def up(count: int | None, timeout: float, name: str | None, as_json: bool) -> None:
     """Create or complete the lab; returns once every node answers SSH."""
-    with _lab_errors(as_json):
-        status = NodeLab(name, progress=_progress()).up(count, timeout=timeout)
-    _emit(status.to_json()) if as_json else _render_status(status)
+    status = NodeLab(name, progress=_progress()).up(count, timeout=timeout)
+    emit_json(status.to_json()) if as_json else _render_status(status)
 
 
 @nodes.command("down")
@@ -125,11 +90,10 @@ def up(count: int | None, timeout: float, name: str | None, as_json: bool) -> No
 @json_option
 def down(name: str | None, as_json: bool) -> None:
     """Remove the lab and everything it put on the host (safe to repeat)."""
-    with _lab_errors(as_json):
-        lab_ = NodeLab(name, progress=_progress())
-        removed = lab_.down()
+    lab_ = NodeLab(name, progress=_progress())
+    removed = lab_.down()
     if as_json:
-        _emit({"name": lab_.name, "removed": removed})
+        emit_json({"name": lab_.name, "removed": removed})
     elif removed:
         _out.print(f"lab [bold]{lab_.name}[/bold] removed: " + ", ".join(removed))
     else:
@@ -141,9 +105,9 @@ def down(name: str | None, as_json: bool) -> None:
 @json_option
 def status(name: str | None, as_json: bool) -> None:
     """Show the lab's nodes, their state and whether SSH answers."""
-    with _lab_errors(as_json):
-        result = NodeLab(name).status()
-    _emit(result.to_json()) if as_json else _render_status(result)
+    result = NodeLab(name).status()
+    emit_json(result.to_json()) if as_json else _render_status(result)
+
 
 
 # --- the whole lab: Kubernetes with the design's simulated nodes, plus SSH nodes ---
@@ -186,9 +150,8 @@ def site_up(stack: str, site: str | None, gpu_nodes: int, ssh_nodes: int, name: 
     """Start the lab: control plane on 127.0.0.1, simulated GPU nodes, SSH nodes (idempotent)."""
     from lab.site_lab import SiteLab
 
-    with _lab_errors(as_json):
-        data = SiteLab(name, progress=_progress()).up(stack=stack, site=site, gpu_nodes=gpu_nodes, ssh_nodes=ssh_nodes)
-    _emit(data) if as_json else _render_site_lab(data)
+    data = SiteLab(name, progress=_progress()).up(stack=stack, site=site, gpu_nodes=gpu_nodes, ssh_nodes=ssh_nodes)
+    emit_json(data) if as_json else _render_site_lab(data)
 
 
 @lab.command("down")
@@ -198,11 +161,10 @@ def site_down(name: str | None, as_json: bool) -> None:
     """Stop and remove everything of the lab: processes, files, nodes, bridge (safe to repeat)."""
     from lab.site_lab import SiteLab
 
-    with _lab_errors(as_json):
-        site_lab = SiteLab(name, progress=_progress())
-        removed = site_lab.down()
+    site_lab = SiteLab(name, progress=_progress())
+    removed = site_lab.down()
     if as_json:
-        _emit({"name": site_lab.name, "removed": removed})
+        emit_json({"name": site_lab.name, "removed": removed})
     else:
         _out.print(f"lab [bold]{site_lab.name}[/bold]: " + (", ".join(removed) if removed else "nothing to remove"))
 
@@ -214,9 +176,8 @@ def site_status(name: str | None, as_json: bool) -> None:
     """Health of each control-plane component, simulated nodes, SSH nodes. Exit 1 if unhealthy."""
     from lab.site_lab import SiteLab
 
-    with _lab_errors(as_json):
-        data = SiteLab(name).status()
-    _emit(data) if as_json else _render_site_lab(data)
+    data = SiteLab(name).status()
+    emit_json(data) if as_json else _render_site_lab(data)
     kube = data.get("kubernetes")
     if kube is not None and not kube["healthy"]:
-        raise LabCommandError("the lab's Kubernetes is not healthy (see the table)", 1)
+        raise OperationFailed("the lab's Kubernetes is not healthy (see `sovereign lab status`)")

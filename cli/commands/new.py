@@ -2,31 +2,25 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.markup import escape
 
-from stacks.design.loader import countries_dir
+from cli import atomic
+from cli.output import emit_json, escape, json_option
+from stacks.design.loader import InputError, Problem, countries_dir
 from stacks.design.partnership import Mode
 from stacks.design.starter import (
     DEFAULT_ENV,
-    StackExists,
     Starter,
     StarterError,
     build_starter,
     render_stack_config,
-    write_stack_config,
 )
 
 # How each StarterError.param appears on the command line.
 _PARAM_HINTS = {"country": "'COUNTRY'", "template": "'--template'", "env": "'--env'", "site": "'--site'"}
-
-
-class InvalidInput(click.ClickException):
-    exit_code = 2
 
 
 @click.command("new")
@@ -48,7 +42,7 @@ class InvalidInput(click.ClickException):
     help="Directory to write to (default: the project's stack config directory, e.g. countries/).",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing stack config.")
-@click.option("--json", "as_json", is_flag=True, help="Print {path, stack} as JSON.")
+@json_option
 def new(
     country: str,
     template: str,
@@ -68,25 +62,25 @@ def new(
         raise click.BadParameter(exc.message, param_hint=_PARAM_HINTS[exc.param]) from None
     directory = out or countries_dir()
     text = render_stack_config(starter)
+    path = directory / f"Pulumi.{starter.stack}.yaml"
     try:
-        path = write_stack_config(text, directory, starter.stack, force=force)
-    except StackExists as exc:
-        raise InvalidInput(f"{exc.path} already exists; pass --force to overwrite it") from None
-    except OSError as exc:
-        raise click.ClickException(f"cannot write {directory}: {exc.strerror or exc}") from None
+        # Whole or not at all: a full disk leaves the old file (or none), never a stub.
+        replaced = atomic.write_file(path, text, replace=force)
+    except FileExistsError:
+        raise InputError([Problem(str(path), None, "--force", "already exists; pass --force to overwrite it")]) from None
 
     if as_json:
-        click.echo(json.dumps({"path": str(path), "stack": starter.stack}))
+        emit_json({"path": str(path), "stack": starter.stack, "replaced": replaced})
     else:
-        _print_next_steps(starter, path, text.count("FILL IN"), in_countries_dir=out is None)
+        _print_next_steps(starter, path, text.count("FILL IN"), in_countries_dir=out is None, replaced=replaced)
 
 
-def _print_next_steps(starter: Starter, path: Path, fill_ins: int, *, in_countries_dir: bool) -> None:
+def _print_next_steps(starter: Starter, path: Path, fill_ins: int, *, in_countries_dir: bool, replaced: bool) -> None:
     # `validate`/`plan` find a stack by name only in the countries directory; elsewhere, by path.
     ref = starter.stack if in_countries_dir else str(path)
     console = Console(soft_wrap=True)  # paths and commands stay whole, for copy and paste
     console.print(
-        f"[green]Wrote[/] {escape(str(path))} (stack [bold]{starter.stack}[/]): "
+        f"[green]{'Replaced' if replaced else 'Wrote'}[/] {escape(str(path))} (stack [bold]{starter.stack}[/]): "
         f"{escape(starter.country_name)}, {starter.mode} template."
     )
     console.print(f"It validates as written; {fill_ins} lines are marked FILL IN. Next:")

@@ -27,8 +27,6 @@ def install_cmd(as_json: bool) -> None:
         timings = install(progress=lambda msg: err.print(msg, markup=False))
         tool_env.ensure_plugins()
     except ToolchainError as exc:
-        if as_json:
-            emit_json({"ok": False, "problems": [{"file": None, "line": None, "field": "", "message": str(exc)}]})
         raise (EnvironmentMissing if "not installed" in str(exc) else OperationFailed)(str(exc)) from None
     if as_json:
         emit_json({"ok": True, "dir": str(pins.tools_dir()), "built": {k: round(v, 1) for k, v in timings.items()}})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cli.output import InvalidInput, console, emit_json, json_option
+from cli.output import InvalidInput, console, emit_json, escape, json_option
 from stacks.design.loader import InputError, Problem, load_and_design
 
 
@@ -35,6 +35,6 @@ def validate(refs: tuple[str, ...], as_json: bool) -> None:
     out = console()
     for item in valid:
         out.print(
-            f"[green]valid[/] {item['ref']}: {item['country']}, {item['sites']} site(s), "
+            f"[green]valid[/] {escape(item['ref'])}: {item['country']}, {item['sites']} site(s), "
             f"{item['new_gpus']:,} new GPUs"
         )

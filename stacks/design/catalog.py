@@ -52,6 +52,8 @@ class Platform:
     fabric: FabricShape
     node_price_usd: Figure
     rack_source: str
+    # One NVLink domain per rack (NVL72): bought, powered and cabled as a whole rack, never a tray.
+    rack_scale: bool = False
 
     @property
     def rack_kw(self) -> float:
@@ -158,6 +160,7 @@ PLATFORMS: dict[str, Platform] = {
                 3_000_000 / 18, "estimate: press reports of ~US$3M per GB200 NVL72 rack, 2025"
             ),
             rack_source="NVIDIA GB200 NVL72 product page: 72 GPUs, 36 Grace CPUs, liquid-cooled rack",
+            rack_scale=True,
         ),
         Platform(
             key="gb300-nvl72",
@@ -181,6 +184,7 @@ PLATFORMS: dict[str, Platform] = {
                 3_700_000 / 18, "estimate: press reports of ~US$3.7M per GB300 NVL72 rack, 2025"
             ),
             rack_source="NVIDIA GB300 NVL72 product page: 72 Blackwell Ultra GPUs, liquid-cooled",
+            rack_scale=True,
         ),
         Platform(
             key="hgx-h100-roce",

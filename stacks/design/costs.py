@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 from stacks.design.catalog import (
     CABLE_USD,
@@ -65,8 +66,14 @@ def estimate_capex(
 
 
 def funding_split(total_usd: float, shares) -> list[dict]:
-    """Each party's part of the total, in the order the partnership lists them."""
+    """Each party's part of the total, in the order the partnership lists them.
+
+    In exact arithmetic (a float share is an exact binary fraction), rounded to whole dollars;
+    the last party takes the remainder, so the parts always add up to the total.
+    """
+    total = round(total_usd)
+    parts = [round(Fraction(s.share) * total) for s in shares[:-1]]
+    parts.append(total - sum(parts))
     return [
-        {"party": s.party, "kind": s.kind.value, "share": s.share, "usd": round(total_usd * s.share)}
-        for s in shares
+        {"party": s.party, "kind": s.kind.value, "share": s.share, "usd": usd} for s, usd in zip(shares, parts)
     ]

@@ -59,9 +59,11 @@ def plan_pool(pool: str, cidr: str, existing: int, needed: int, site: str) -> Po
     if existing + needed > capacity:
         want = existing + needed + 2 + RESERVED_PER_POOL
         prefix = 32 - (want - 1).bit_length()
+        # Past /8 a larger IPv4 pool is not a realistic answer (and past /0 there is none).
+        advice = f"use a /{prefix} or larger" if prefix >= 8 else "split the site, or its pools, across several sites"
         raise PoolExhausted(
             f"site {site!r}: pool {pool} {cidr} holds {capacity:,} device addresses, the design "
-            f"needs {existing + needed:,}; use a /{prefix} or larger"
+            f"needs {existing + needed:,}; {advice}"
         )
     start = net.network_address + 1 + RESERVED_PER_POOL + existing
     return PoolPlan(

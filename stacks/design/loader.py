@@ -6,20 +6,25 @@ fixing these files are reviewers and engineers reading a message, not a tracebac
 
 from __future__ import annotations
 
+import stat
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from stacks.design.partnership import SCHEMA_VERSION, Partnership
+from stacks.design import yamldoc
+from stacks.design.operators import ADMINS_KEY, Admin, Secrets
+from stacks.design.partnership import SCHEMA_VERSION, LocatedErrors, Partnership
 from stacks.design.project import ProjectNotFound, current_project
 from stacks.design.sizing import PartnershipDesign, SizingErrors, design
+from stacks.design.yamldoc import Document, Node
+from stacks.design.yamldoc import short_repr as _short
 
 CONFIG_KEY = "sovereign:partnership"
-# libyaml's parser where installed: planning a large fleet is mostly YAML parsing.
-_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+MAX_MESSAGE = 400  # a 200 KB value must not come back whole in every error
+_ADMINS = TypeAdapter(list[Admin])
 
 
 def countries_dir() -> Path:
@@ -81,48 +86,53 @@ def stack_name(ref: str | Path) -> str:
 
 
 def load(ref: str | Path) -> Partnership:
+    return _load(ref)[0]
+
+
+def _load(ref: str | Path) -> tuple[Partnership, Document, tuple[Any, ...], str]:
     path = resolve(str(ref))
     name = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError([Problem(name, None, "", f"cannot read: {exc}")]) from None
-    return parse(text, name)
+    document = _read(path)
+    data, prefix = _partnership_in(document, name)
+    return validate_mapping(data, name, document.root, prefix), document, prefix, name
 
 
 def parse(text: str, name: str) -> Partnership:
-    try:
-        root = yaml.compose(text, Loader=_YamlLoader)
-        data = yaml.load(text, Loader=_YamlLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        reason = getattr(exc, "problem", None) or str(exc)
-        raise InputError([Problem(name, line, "", f"malformed YAML: {reason}")]) from None
+    document = yamldoc.read(text)
+    if document.issues:
+        raise InputError([Problem(name, i.line, _dotted(i.loc), _cut(i.message)) for i in document.issues])
+    data, prefix = _partnership_in(document, name)
+    return validate_mapping(data, name, document.root, prefix)
 
+
+def _partnership_in(document: Document, name: str) -> tuple[Any, tuple[Any, ...]]:
+    """The partnership inside a YAML 1.2 document, and its path there."""
+    data = document.data
     prefix = _prefix(data)
     if prefix:
         config = data.get("config")
         if not isinstance(config, dict) or CONFIG_KEY not in config:
             raise InputError(
-                [Problem(name, None, "config", f"a stack config holds the partnership under '{CONFIG_KEY}'")]
+                [Problem(name, document.line(("config",)), "config",
+                         f"a stack config holds the partnership under '{CONFIG_KEY}'")]
             )
         data = config[CONFIG_KEY]
-    return validate_mapping(data, name, root, prefix)
+    return data, prefix
 
 
 def validate_mapping(
-    data: Any, name: str, root: yaml.Node | None = None, prefix: tuple[Any, ...] = ()
+    data: Any, name: str, root: Node | None = None, prefix: tuple[Any, ...] = ()
 ) -> Partnership:
     """Validate an already-parsed partnership (a stack config value, a dict from a test)."""
     if not isinstance(data, dict):
-        raise InputError([Problem(name, 1, _dotted(prefix), "expected a mapping of partnership fields")])
+        raise InputError([Problem(name, _line(root, prefix), _dotted(prefix), "expected a mapping of partnership fields")])
     version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
+    # `true == 1` and `1.0 == 1` in Python; a schema version is the integer itself.
+    if type(version) is not int or version != SCHEMA_VERSION:
         msg = (
             "required: the partnership schema version"
             if version is None
-            else f"{version!r} is not a schema this sovereign reads"
+            else f"{_short(version)} is not a schema this sovereign reads"
         )
         raise InputError(
             [
@@ -130,19 +140,78 @@ def validate_mapping(
                     name,
                     _line(root, prefix + ("schema_version",)),
                     _dotted(prefix + ("schema_version",)),
-                    f"{msg} (expected {SCHEMA_VERSION})",
+                    f"{msg} (expected {SCHEMA_VERSION}, a number)",
                 )
             ]
         )
     try:
         return Partnership.model_validate(data)
     except ValidationError as exc:
-        raise InputError(
-            [
-                Problem(name, _line(root, prefix + tuple(e["loc"])), _dotted(prefix + tuple(e["loc"])), _message(dict(e)))
-                for e in exc.errors(include_url=False)
+        raise InputError(_problems(exc, name, root, prefix)) from None
+
+
+def _problems(exc: ValidationError, name: str, root: Node | None, prefix: tuple[Any, ...]) -> list[Problem]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        loc = prefix + tuple(error["loc"])
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, LocatedErrors):  # a cross-site check: each problem at its own site
+            problems += [
+                Problem(name, _line(root, loc + sub), _dotted(loc + sub), _cut(message))
+                for sub, message in cause.errors
             ]
-        ) from None
+        else:
+            problems.append(Problem(name, _line(root, loc), _dotted(loc), _message(dict(error))))
+    return problems
+
+
+def load_admins(ref: str | Path) -> list[Admin]:
+    """Administrators from the stack config's `sovereign:admins` (none in a bare partnership file)."""
+    path = resolve(str(ref))
+    document = _read(path)
+    config = document.data.get("config") if isinstance(document.data, dict) else None
+    if not isinstance(config, dict) or config.get(ADMINS_KEY) is None:
+        return []
+    prefix = ("config", ADMINS_KEY)
+    try:
+        return _ADMINS.validate_python(config[ADMINS_KEY])
+    except ValidationError as exc:
+        raise InputError(_problems(exc, str(path), document.root, prefix)) from None
+
+
+def load_secrets(path: Path, admins: Iterable[str]) -> Secrets:
+    """The secrets file: private (no group or other access), known keys, hashes for known admins."""
+    name = str(path)
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise InputError([Problem(name, None, "", f"cannot read secrets: {_reason(exc)}")]) from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise InputError([Problem(name, None, "", "secrets file is readable by others: chmod 600 it")])
+    document = _read(path)
+    try:
+        secrets = Secrets.model_validate(document.data if document.data is not None else {})
+    except ValidationError as exc:
+        raise InputError(_problems(exc, name, document.root, ())) from None
+    known = set(admins)
+    unknown = [admin for admin in secrets.admin_password_hashes if admin not in known]
+    if unknown:
+        raise InputError(
+            [Problem(name, document.line(("admin_password_hashes", admin)), f"admin_password_hashes.{admin}",
+                     f"no such admin in {ADMINS_KEY}") for admin in unknown]
+        )
+    return secrets
+
+
+def _read(path: Path) -> Document:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError([Problem(str(path), None, "", f"cannot read: {_reason(exc)}")]) from None
+    document = yamldoc.read(text)
+    if document.issues:
+        raise InputError([Problem(str(path), i.line, _dotted(i.loc), _cut(i.message)) for i in document.issues])
+    return document
 
 
 def _message(error: dict[str, Any]) -> str:
@@ -157,10 +226,18 @@ def _message(error: dict[str, Any]) -> str:
         msg = msg[len("Assertion failed, ") :]
     got = error.get("input")
     if isinstance(got, bool) and kind == "string_type":
-        return f"YAML read this as {got!r} (as it does NO, no, yes, on, off): quote it, e.g. 'NO'"
+        return f"YAML read this as {str(got).lower()}: quote it, e.g. '{str(got).lower()}'"
     if kind not in ("value_error",) and not isinstance(got, (dict, list)):
-        msg = f"{msg} (got {got!r})"
-    return msg
+        msg = f"{msg} (got {_short(got)})"
+    return _cut(msg)
+
+
+def _cut(message: str) -> str:
+    return message if len(message) <= MAX_MESSAGE else f"{message[: MAX_MESSAGE - 1]}… (message cut)"
+
+
+def _reason(exc: Exception) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
@@ -169,43 +246,26 @@ def _dotted(loc: tuple[Any, ...]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            text = str(part) if len(str(part)) <= 80 else f"{str(part)[:79]}…"  # an unknown 200 KB key
+            out += ("." if out else "") + text
     return out
 
 
-def _line(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+def _line(node: Node | None, loc: tuple[Any, ...]) -> int | None:
     """1-based line of the deepest YAML node the error path reaches."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for part in loc:
-        child = None
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if key.value == part:
-                    child = value if not isinstance(value, yaml.ScalarNode) or value.value != "" else key
-                    break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            child = node.value[part]
-        if child is None:
-            break
-        node, line = child, child.start_mark.line + 1
-    return line
-
+    return yamldoc.node_line(node, loc)
 
 
 def load_and_design(ref: str | Path) -> tuple[Partnership, PartnershipDesign]:
     """Load, validate and size in one step; budget overshoots come back as input problems too."""
-    path = resolve(str(ref))
-    partnership = load(path)
+    partnership, document, prefix, name = _load(ref)
     try:
         return partnership, design(partnership)
     except SizingErrors as exc:
-        text = path.read_text(encoding="utf-8")
-        root = yaml.compose(text, Loader=_YamlLoader)
-        prefix = _prefix(yaml.load(text, Loader=_YamlLoader))
         problems = []
         for index, error in exc.errors:
             loc = prefix + ("sites", index, "capacity")
-            problems.append(Problem(str(path), _line(root, loc), _dotted(loc), str(error)))
+            problems.append(Problem(name, document.line(loc), _dotted(loc), _cut(str(error))))
         raise InputError(problems) from None
 
 

@@ -27,9 +27,13 @@ PROGRAM_DIR = "program"  # not `stacks`: the program's directory goes first on s
 class ProjectNotFound(Exception):
     """A command needs a project and there is none (exit 3): the message says how to make one."""
 
+    exit_code = 3
+
 
 class ProjectInvalid(ValueError):
     """The project file is unreadable or malformed (exit 2): `file`, `field` and what is wrong."""
+
+    exit_code = 2
 
     def __init__(self, file: Path, field: str, message: str):
         self.file, self.field, self.message = file, field, message

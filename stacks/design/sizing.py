@@ -56,7 +56,8 @@ class SiteDesign:
     platform_name: str
     gpu_model: str
     cooling: str
-    existing_gpus: int  # already at the site and counted towards the target
+    existing_gpus: int  # already at the site, of any platform
+    counted_gpus: int  # the existing GPUs of this platform, which count towards the target
     target_gpus: int
     scalable_units: int
     nodes: NodeCounts
@@ -133,6 +134,8 @@ def design_site(site: Site, mode: str) -> SiteDesign:
     counted = existing.gpus if existing and existing.platform == platform.key else 0
     target = site.capacity.gpus or site.capacity.scalable_units * platform.su_gpus  # type: ignore[operator]
     nodes = ceil(max(target - counted, 0) / platform.gpus_per_node)
+    if platform.rack_scale:  # whole racks: `gpus: 1` of an NVL72 is one 72-GPU rack, not a tray
+        nodes = ceil(nodes / per_rack) * per_rack
 
     try:
         sized = _size(site, mode, platform, per_rack, nodes)
@@ -143,10 +146,10 @@ def design_site(site: Site, mode: str) -> SiteDesign:
     if sized.facility_mw > budget + 1e-9:
         fits = _largest_fit(site, mode, platform, per_rack, nodes, lambda d: d.facility_mw <= budget)
         raise SizingError(
-            f"site {site.name!r}: facility power {sized.facility_mw:,.1f} MW "
-            f"(IT {sized.it_mw:,.1f} MW x PUE {site.pue}) exceeds the power budget of "
-            f"{budget:,.1f} MW{' left after existing load' if existing else ''} by "
-            f"{sized.facility_mw - budget:,.1f} MW; {_fits_text(fits, platform)}"
+            f"site {site.name!r}: facility power {_figure(sized.facility_mw)} MW "
+            f"(IT {_figure(sized.it_mw)} MW x PUE {site.pue}) exceeds the power budget of "
+            f"{_figure(budget, 1)} MW{' left after existing load' if existing else ''} by "
+            f"{_figure(sized.facility_mw - budget)} MW; {_fits_text(fits, platform)}"
         )
     if site.rack_positions is not None:
         free = site.rack_positions - (existing.racks if existing else 0)
@@ -169,19 +172,19 @@ def _check_cooling(site: Site, platform: Platform) -> None:
 
 
 def _nodes_per_rack(site: Site, platform: Platform) -> int:
-    if platform.liquid_cooled:  # a rack-scale NVLink domain cannot be split across racks
+    if platform.rack_scale:  # a rack-scale NVLink domain cannot be split across racks
         if platform.rack_kw > site.max_rack_kw:
             raise SizingError(
-                f"site {site.name!r}: a {platform.name} rack draws {platform.rack_kw:,.0f} kW, the "
-                f"site allows {site.max_rack_kw:,.0f} kW per rack "
-                f"({platform.rack_kw - site.max_rack_kw:,.0f} kW over); no rack of it fits"
+                f"site {site.name!r}: a {platform.name} rack draws {_figure(platform.rack_kw)} kW, the "
+                f"site allows {_figure(site.max_rack_kw)} kW per rack "
+                f"({_figure(platform.rack_kw - site.max_rack_kw)} kW over); no rack of it fits"
             )
         return platform.nodes_per_rack
     per_rack = min(platform.nodes_per_rack, floor(site.max_rack_kw / platform.kw_per_node.value))
     if per_rack < 1:
         raise SizingError(
-            f"site {site.name!r}: one {platform.name} node draws {platform.kw_per_node.value} kW, "
-            f"more than the site's {site.max_rack_kw:,.0f} kW per rack; no node fits"
+            f"site {site.name!r}: one {platform.name} node draws {_figure(platform.kw_per_node.value)} kW, "
+            f"more than the site's {_figure(site.max_rack_kw)} kW per rack; no node fits"
         )
     return per_rack
 
@@ -233,7 +236,8 @@ def _size(site: Site, mode: str, platform: Platform, per_rack: int, nodes: int) 
         platform_name=platform.name,
         gpu_model=platform.gpu_model,
         cooling=site.cooling.value,
-        existing_gpus=counted,
+        existing_gpus=existing.gpus if existing else 0,
+        counted_gpus=counted,
         target_gpus=site.capacity.gpus or (site.capacity.scalable_units or 0) * platform.su_gpus,
         scalable_units=ceil(nodes / platform.su_nodes),
         nodes=NodeCounts(gpu=nodes, storage=storage, management=management),
@@ -255,23 +259,40 @@ def _size(site: Site, mode: str, platform: Platform, per_rack: int, nodes: int) 
 
 
 def _largest_fit(site, mode, platform, per_rack, upper, fits) -> int:
-    """Largest node count (<= upper) whose design satisfies `fits`; power and racks grow with nodes."""
-    lo, hi = 0, upper
+    """Largest node count (<= upper) whose design satisfies `fits`; power and racks grow with nodes.
+
+    Rack-scale platforms are searched in whole racks, the only amounts a design may build.
+    """
+    step = per_rack if platform.rack_scale else 1
+    lo, hi = 0, upper // step
     while lo < hi:
         mid = (lo + hi + 1) // 2
         try:
-            ok = fits(_size(site, mode, platform, per_rack, mid))
+            ok = fits(_size(site, mode, platform, per_rack, mid * step))
         except SizingError:
             ok = False
         lo, hi = (mid, hi) if ok else (lo, mid - 1)
-    return lo
+    return lo * step
 
 
 def _fits_text(nodes: int, platform: Platform) -> str:
     if nodes == 0:
-        return f"not even one {platform.name} node fits"
-    units = nodes / platform.su_nodes
-    return (
-        f"at most {nodes * platform.gpus_per_node:,} GPUs ({nodes:,} nodes, "
-        f"{units:,.1f} scalable units) of {platform.name} fit"
+        unit = "rack" if platform.rack_scale else "node"
+        return f"not even one {platform.name} {unit} fits"
+    # Whole scalable units and the nodes beyond them: "3.0 scalable units" for 95 nodes misleads.
+    units, rest = divmod(nodes, platform.su_nodes)
+    parts = ([f"{units:,} scalable unit{'s' if units != 1 else ''}"] if units else []) + (
+        [f"{rest:,} node{'s' if rest != 1 else ''} of a partial unit"] if rest else []
     )
+    return (
+        f"at most {nodes * platform.gpus_per_node:,} GPUs ({nodes:,} nodes: {' + '.join(parts)}) "
+        f"of {platform.name} fit"
+    )
+
+
+def _figure(value: float, decimals: int = 1) -> str:
+    """A figure with enough decimals that a small non-zero value never reads as 0 (0.001 kW)."""
+    if value != 0:
+        while decimals < 6 and abs(value) < 10**-decimals:
+            decimals += 1
+    return f"{value:,.{decimals}f}"

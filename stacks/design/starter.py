@@ -68,12 +68,6 @@ class StarterError(ValueError):
         super().__init__(f"{param}: {message}")
 
 
-class StackExists(FileExistsError):
-    def __init__(self, path: Path):
-        self.path = path
-        super().__init__(f"{path} already exists")
-
-
 @dataclass(frozen=True, slots=True)
 class Starter:
     """What a template renders: the starter partnership plus what the templates must flag."""
@@ -281,18 +275,6 @@ def render(template: str, starter: Any) -> str:
 def render_stack_config(starter: Starter) -> str:
     """The stack config file text for the starter's variant (its partnership's mode)."""
     return render(starter.template, starter)
-
-
-def write_stack_config(text: str, directory: Path, stack: str, *, force: bool = False) -> Path:
-    """Write countries/Pulumi.<stack>.yaml; an existing file is only replaced with `force`."""
-    path = Path(directory) / f"Pulumi.{stack}.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with path.open("w" if force else "x", encoding="utf-8") as out:
-            out.write(text)
-    except FileExistsError:
-        raise StackExists(path) from None
-    return path
 
 
 def to_yaml(value: Any) -> str:

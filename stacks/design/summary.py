@@ -24,6 +24,7 @@ def site_summary(site: SiteDesign) -> dict[str, Any]:
         "capacity": {
             "target_gpus": site.target_gpus,
             "existing_gpus": site.existing_gpus,
+            "counted_gpus": site.counted_gpus,
             "new_gpus": site.gpus,
             "total_gpus": site.total_gpus,
             "scalable_units": site.scalable_units,

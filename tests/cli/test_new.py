@@ -59,6 +59,7 @@ def test_json_output(countries):
     assert json.loads(result.output) == {
         "path": str(countries / "Pulumi.br-dev.yaml"),
         "stack": "br-dev",
+        "replaced": False,
     }
 
 
@@ -76,6 +77,7 @@ def test_force_overwrites(countries):
     assert run("KE", "--template", "greenfield").exit_code == 0
     result = run("KE", "--template", "expand", "--force")
     assert result.exit_code == 0, result.output
+    assert "Replaced" in result.output
     assert "mode: expand" in (countries / "Pulumi.ke-staging.yaml").read_text(encoding="utf-8")
 
 

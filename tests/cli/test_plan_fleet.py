@@ -25,6 +25,7 @@ def test_plan_json_and_out_dir(tmp_path):
     assert plan["country"] == "KE" and plan["totals"]["new_gpus"] > 0
     assert abs(sum(f["share"] for f in plan["funding"]) - 1) < 1e-9
     assert sum(f["usd"] for f in plan["funding"]) == plan["totals"]["capex_usd"]
+    assert plan.pop("written") == {"folder": str(tmp_path / "ke-staging"), "files": ["plan.json", "plan.txt"], "replaced": []}
     written = json.loads((tmp_path / "ke-staging" / "plan.json").read_text())
     assert written == plan
     assert "Kenya" in (tmp_path / "ke-staging" / "plan.txt").read_text()

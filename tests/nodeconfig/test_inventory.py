@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from nodeconfig.configure import _secret_vars
+from nodeconfig.configure import _secret_vars, _stack_admins
 from nodeconfig.inventory import Admin, build_inventory, design_hosts, lab_hosts, shards_for, site_vars
 from stacks.design.loader import InputError, load_and_design
 
+REPO = Path(__file__).resolve().parents[2]
 
 def _inventory(stack="in-staging", lab_nodes=None):
     partnership, planned = load_and_design(stack)
@@ -66,8 +69,42 @@ def test_secrets_file_must_be_private_and_known(tmp_path):
     with pytest.raises(InputError, match="no such admin"):
         _secret_vars(path, inventory)
     path.write_text("tokens: {}\n")
-    with pytest.raises(InputError, match="unknown secret"):
+    with pytest.raises(InputError, match="unknown field"):
         _secret_vars(path, inventory)
+
+
+def test_secrets_problems_name_line_and_field(tmp_path):
+    _, _, inventory = _inventory()
+    path = tmp_path / "s.yml"
+    path.write_text(
+        "admin_password_hashes:\n  ops: '$6$x$y'\n  ghost: '$6$x$z'\n"
+        "registry_credentials:\n  nvcr.io: {username: x}\n"
+    )
+    path.chmod(0o600)
+    with pytest.raises(InputError) as info:
+        _secret_vars(path, inventory)
+    ((line, field),) = [(p.line, p.field) for p in info.value.problems]
+    assert (line, field) == (5, "registry_credentials.nvcr.io.password")
+    path.write_text("admin_password_hashes:\n  ops: '$6$x$y'\n  ghost: '$6$x$z'\n")
+    with pytest.raises(InputError) as info:
+        _secret_vars(path, inventory)
+    assert [(p.line, p.field) for p in info.value.problems] == [(3, "admin_password_hashes.ghost")]
+    path.write_text("admin_password_hashes:\n  ops: ' $6$x$y '\n")
+    assert _secret_vars(path, inventory)["baseline_admin_users"][0]["password_hash"] == " $6$x$y "
+
+
+def test_admins_are_read_by_the_loader_with_lines(tmp_path):
+    stack = tmp_path / "Pulumi.ke-staging.yaml"
+    text = (REPO / "countries" / "Pulumi.ke-staging.yaml").read_text()
+    stack.write_text(text + "  sovereign:admins:\n    - {name: ops, ssh_keys: ['ssh-ed25519 AAAAC3Nz ops@x']}\n"
+                     "    - {name: Root!, ssh_keys: ['/home/me/.ssh/id_ed25519']}\n")
+    with pytest.raises(InputError) as info:
+        _stack_admins(str(stack))
+    found = {(p.line, p.field) for p in info.value.problems}
+    last = len(stack.read_text().splitlines())
+    assert found == {(last, "config.sovereign:admins[1].name"), (last, "config.sovereign:admins[1].ssh_keys")}
+    stack.write_text(text + "  sovereign:admins:\n    - {name: ops, ssh_keys: ['ssh-ed25519 AAAAC3Nz ops@x']}\n")
+    assert [(a.name, a.ssh_keys) for a in _stack_admins(str(stack))] == [("ops", ("ssh-ed25519 AAAAC3Nz ops@x",))]
 
 
 def test_configure_bad_input_exits_2(tmp_path):

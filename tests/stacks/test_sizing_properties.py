@@ -9,46 +9,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stacks.design.catalog import PLATFORMS
 from stacks.design.loader import InputError, parse, validate_mapping
 from stacks.design.sizing import SizingErrors, design
-
-AIR = [k for k, p in PLATFORMS.items() if not p.liquid_cooled]
-
-
-@st.composite
-def partnerships(draw):
-    sites = []
-    for i in range(draw(st.integers(1, 3))):
-        platform = draw(st.sampled_from(sorted(PLATFORMS)))
-        liquid = PLATFORMS[platform].liquid_cooled or draw(st.booleans())
-        prefix = draw(st.integers(16, 22))
-        sites.append(
-            {
-                "name": f"site-{i}",
-                "city": "City",
-                "region": "Region",
-                "power_budget_mw": draw(st.floats(0.5, 400)),
-                "pue": draw(st.floats(1.05, 2.0)),
-                "cooling": "liquid" if liquid else "air",
-                "max_rack_kw": draw(st.floats(20, 160)),
-                "networks": {
-                    "data": f"10.{i * 3}.0.0/{prefix}",
-                    "storage": f"10.{i * 3 + 1}.0.0/{prefix}",
-                    "oob": f"10.{i * 3 + 2}.0.0/{prefix}",
-                },
-                "capacity": {"platform": platform, "gpus": draw(st.integers(1, 120_000))},
-            }
-        )
-    share = draw(st.floats(0.05, 1.0))
-    funding = [{"party": "Gov", "kind": "government", "share": share}]
-    if share < 1.0:
-        funding.append({"party": "Partner", "kind": "partner", "share": 1.0 - share})
-    return {
-        "schema_version": 1, "name": "T", "country": "BR", "languages": ["pt"], "currency": "BRL",
-        "operating_authority": "MCTI", "mode": "greenfield", "funding": funding,
-        "sovereignty": {"data_residency": ["BR"]}, "sites": sites,
-    }
+from tests.strategies import partnerships, yaml_values
 
 
 def _designed(data):
@@ -81,7 +44,7 @@ def test_power_never_exceeds_budget_and_ranges_never_overlap(data):
     for site, spec in zip(planned.sites, partnership.sites):
         assert site.facility_mw <= spec.power_budget_mw + 1e-6
         assert site.rack_kw <= spec.max_rack_kw + 1e-9
-        assert site.gpus >= site.target_gpus - site.existing_gpus
+        assert site.gpus >= site.target_gpus - site.counted_gpus
         for pool in site.pools.values():
             net = ipaddress.ip_network(pool.cidr)
             if pool.allocated:
@@ -92,13 +55,6 @@ def test_power_never_exceeds_budget_and_ranges_never_overlap(data):
     ranges.sort()
     for (_, end), (start, _) in itertools.pairwise(ranges):
         assert end < start
-
-
-yaml_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5),
-    max_leaves=20,
-)
 
 
 @settings(max_examples=300, deadline=None)
