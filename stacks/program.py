@@ -73,12 +73,15 @@ def build(partnership: Partnership, cluster: ClusterTarget | None = None) -> dic
     return outputs
 
 
-def cluster_target(config: pulumi.Config) -> ClusterTarget | None:
-    """The site's cluster: `sovereign:kubeconfig` (a secret, for a real site), else the lab's
+def cluster_target(config: pulumi.Config, partnership: Partnership) -> ClusterTarget | None:
+    """The site's cluster: its kubeconfig as a stack secret — `sovereign:<existing.cluster.
+    kubeconfig_secret>` on an expand site, `sovereign:kubeconfig` otherwise — else the lab's
     kubeconfig named by SOVEREIGN_KUBECONFIG (set by `sovereign up --lab` and `sovereign tools env
     --lab`), else none: the stack then builds the design layers only."""
     site = config.get("clusterSite") or os.environ.get("SOVEREIGN_CLUSTER_SITE") or None
-    secret = config.get_secret("kubeconfig")
+    chosen = next((s for s in partnership.sites if s.name == site), partnership.sites[0])
+    existing = chosen.existing.cluster if chosen.existing is not None else None
+    secret = config.get_secret(existing.kubeconfig_secret if existing is not None else "kubeconfig")
     if secret is not None:
         return ClusterTarget(site, secret)
     path = os.environ.get("SOVEREIGN_KUBECONFIG")
@@ -120,7 +123,7 @@ def main() -> None:
             f"Pulumi.{stack}.yaml ({CONFIG_KEY})",
         )
         approval = approval_gate(stack, partnership, config)
-        build(partnership, cluster_target(config))
+        build(partnership, cluster_target(config, partnership))
         pulumi.export("approval", approval)
     except (InputError, SizingErrors, ApprovalError) as exc:
         # The engine prints this message as is; a traceback would bury it.

@@ -122,3 +122,18 @@ def test_cluster_layer_with_a_kubeconfig_creates_provider_namespace_and_plan_of_
     assert json.loads(data["summary.json"])["capacity"]["new_gpus"] == summary["capacity"]["new_gpus"]
     # Nodes are never per-node Pulumi resources: the resource count does not grow with the site.
     assert not any(r.typ == "kubernetes:core/v1:Node" for r in mocks.resources)
+
+
+def test_an_expand_sites_cluster_comes_from_its_own_kubeconfig_secret(mocks, monkeypatch):
+    from pulumi.runtime.config import set_config
+
+    from stacks.program import cluster_target
+
+    monkeypatch.delenv("SOVEREIGN_KUBECONFIG", raising=False)
+    partnership = load("de-staging")
+    site = partnership.sites[0]
+    key = site.existing.cluster.kubeconfig_secret
+    assert cluster_target(pulumi.Config("sovereign"), partnership) is None  # no secret yet: design layers only
+    set_config(f"sovereign:{key}", "apiVersion: v1")
+    target = cluster_target(pulumi.Config("sovereign"), partnership)
+    assert target is not None and target.site is None  # the first site, whose secret this is
