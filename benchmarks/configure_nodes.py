@@ -39,8 +39,8 @@ class Measured:
         return self.first.ok and self.rerun is not None and self.rerun.ok and self.rerun.changed == 0
 
 
-def measure(stack: str, profile: str, size: int) -> Measured:
-    lab = NodeLab(f"bench-{profile[:5]}{size}")
+def measure(stack: str, profile: str, size: int, prefix: str = "bench") -> Measured:
+    lab = NodeLab(f"{prefix}-{profile[:5]}{size}")
     lab.down()
     try:
         lab.up(size)
@@ -100,11 +100,12 @@ def report_failure(label: str, measured: Measured, out=print) -> None:
         out(f"    ... {len(lines) - 20} more")
 
 
-def main(argv: list[str] | None = None, run: Callable[[str, str, int], Measured] = measure) -> int:
+def main(argv: list[str] | None = None, run: Callable[[str, str, int, str], Measured] = measure) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--stack", default="ke-staging")
     parser.add_argument("--sizes", default="1,8")
     parser.add_argument("--profiles", default="tuned,stock")
+    parser.add_argument("--name-prefix", default="bench", help="lab names: <prefix>-<profile><size>")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     profiles = args.profiles.split(",")
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None, run: Callable[[str, str, int], Measured]
     for profile in profiles:
         for size in sizes:
             started = time.monotonic()
-            measured = run(args.stack, profile, size)
+            measured = run(args.stack, profile, size, args.name_prefix)
             if not measured.converged or measured.rerun is None:
                 failed.append((profile, size))
                 report_failure(f"{profile:>8} {size:>5}", measured)

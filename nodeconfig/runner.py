@@ -64,7 +64,9 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return not self.stopped and bool(self.hosts) and all(h.status in ("ok", "changed") for h in self.hosts.values()) and all(
+        if self.stopped or not self.hosts:
+            return False
+        return all(h.status in ("ok", "changed") for h in self.hosts.values()) and all(
             s == "successful" for s in self.shards.values()
         )
 

@@ -64,7 +64,7 @@ def test_a_failed_run_names_host_and_task_from_its_artifacts(failed_run: RunResu
 def test_the_benchmark_exits_1_and_prints_no_figures_for_a_failed_run(
     failed_run: RunResult, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def run(stack: str, profile: str, size: int):
+    def run(stack: str, profile: str, size: int, prefix: str):
         if size == 1:
             return bench.Measured(converged_run(tmp_path, 10.0), converged_run(tmp_path, 2.0))
         return bench.Measured(failed_run, None)
