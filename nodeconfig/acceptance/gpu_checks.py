@@ -38,7 +38,9 @@ class GpuExpectations:
     driver_version: str | None = None  # exact "550.90.07", when the design pins one
     ecc: bool = True
     persistence: bool = True
-    fabric_manager: bool | None = None  # None: required exactly when NVSwitches are on the bus
+    # The platform profile (nvidia_host_nvswitch): HGX boards need Fabric Manager even where their
+    # NVSwitches are not on the host's PCI bus (B200). None ("auto"): required when NVSwitches show.
+    fabric_manager: bool | None = None
     # host: the role installs driver, persistenced and fabric manager; operator: the GPU Operator
     # brings them later, in containers, so until it has, only the hardware can be checked.
     driver_mode: str = "host"
@@ -271,6 +273,8 @@ def _fabric_manager(seen: _Observed, expected: GpuExpectations) -> Finding:
     container, so the service is not looked at."""
     switches = len(seen.nvswitches)
     var = _var(expected, "fabric_manager")
+    if expected.count == 0 and not switches:  # the platform's profile is the site's, not this node's
+        return passed("fabric_manager", "no GPUs expected")
     if expected.fabric_manager is False and switches:
         return failed("fabric_manager", f"{switches} NVSwitch(es) on the PCI bus but {var} is false")
     required = expected.fabric_manager or bool(switches)
