@@ -69,7 +69,10 @@ def configure(
     profile: Profile = TUNED,
     total_forks: int | None = None,
     on_event: EventSink | None = None,
+    reboot: bool = True,
 ) -> RunResult:
+    """reboot: nodes whose new NVIDIA driver needs one are rebooted one at a time per shard (drain
+    and uncordon hooks from the inventory); False leaves them running and reports them."""
     secrets = _secret_vars(secrets_file, target.inventory) if secrets_file else None
     run_dir = target.state_dir / "runs" / time.strftime("%Y%m%dT%H%M%S")
     suffix = 0
@@ -77,7 +80,7 @@ def configure(
         suffix += 1
         run_dir = run_dir.with_name(f"{run_dir.name.split('.')[0]}.{suffix}")
     return run_playbook(
-        inventory=target.inventory,
+        inventory=with_reboot(target.inventory, reboot),
         shards=shards_for(target.inventory) if profile.sharded else [Shard("all", "all")],
         run_dir=run_dir,
         state_dir=target.state_dir,
@@ -91,6 +94,12 @@ def configure(
         limit=limit,
         on_event=on_event,
     )
+
+
+def with_reboot(inventory: dict[str, Any], reboot: bool) -> dict[str, Any]:
+    """The inventory with nvidia_host's reboot switch set for the whole run."""
+    everything = inventory["all"]
+    return {**inventory, "all": {**everything, "vars": {**everything.get("vars", {}), "nvidia_host_reboot": reboot}}}
 
 
 def _stack_admins(ref: str) -> list[Admin]:

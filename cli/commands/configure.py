@@ -27,11 +27,14 @@ from stacks.design.loader import InputError
 @click.option("--profile", type=click.Choice(sorted(PROFILES)), default="tuned", show_default=True,
               help="Ansible settings: the project's tuned ones, or Ansible's stock defaults.")
 @click.option("--forks", type=click.IntRange(1, 500), help="Total forks across all shards.")
+@click.option("--no-reboot", is_flag=True,
+              help="Do not reboot nodes whose new NVIDIA driver needs it; report them as 'reboot required'.")
 @json_option
-def configure(ref, site, lab_name, limit, tags, check, diff, secrets_file, profile, forks, as_json) -> None:
+def configure(ref, site, lab_name, limit, tags, check, diff, secrets_file, profile, forks, no_reboot, as_json) -> None:
     """Configure nodes with the project's Ansible roles; a summary per host at the end.
 
-    Exit 0 when every host converged, 1 when any host failed or was unreachable, 2 on bad input.
+    Exit 0 when every host converged (nodes left for a reboot by --no-reboot included: they are
+    listed as "reboot required"), 1 when any host failed or was unreachable, 2 on bad input.
     """
     try:
         target = plan_target(ref, site=site, lab=lab_name)
@@ -39,7 +42,7 @@ def configure(ref, site, lab_name, limit, tags, check, diff, secrets_file, profi
         with RunProgress(out if not as_json else console_to_stderr()) as progress:
             result = run_configure(
                 target, secrets_file=secrets_file, check=check, diff=diff, tags=tags, limit=limit,
-                profile=PROFILES[profile], total_forks=forks, on_event=progress,
+                profile=PROFILES[profile], total_forks=forks, on_event=progress, reboot=not no_reboot,
             )
     except InputError as exc:
         raise InvalidInput(exc, as_json) from None
