@@ -52,8 +52,9 @@ def plan_target(ref: str, *, site: str | None = None, lab: str | None = None) ->
         ssh_config = lab_spec.ssh_config
         state = state_root() / "configure" / f"lab-{lab}"
     group_vars = site_vars(partnership, spec, site_design, admins)
-    if lab is not None:  # the site's NTP servers are out of reach; the lab serves time instead
+    if lab is not None:  # the site's NTP servers and mirrors are out of reach; the lab serves both
         group_vars["time_sync_servers"] = [lab_spec.gateway]
+        group_vars["baseline_apt_mirrors"] = lab_apt_mirrors(lab_spec.gateway)
     inventory = build_inventory(hosts, group_vars)
     return Target(stack=stack, inventory=inventory, ssh_config=ssh_config, state_dir=state)
 
@@ -94,6 +95,25 @@ def configure(
         limit=limit,
         on_event=on_event,
     )
+
+
+def lab_apt_mirrors(gateway: str, uris: list[str] | None = None) -> dict[str, str]:
+    """The lab's apt cache (lab/aptcache.py) in front of the Debian mirror the host uses, under the
+    upstream names baseline knows (its vars/Debian.yml)."""
+    from lab.aptcache import url
+    from lab.mirror import host_uris
+
+    found = uris if uris is not None else host_uris()
+    archive = next((u for u in found if "security" not in u), found[0])
+    security = next((u for u in found if "security" in u), None)
+
+    def cached(uri: str) -> str:
+        return f"{url(gateway)}/{uri.split('://', 1)[1].rstrip('/')}"
+
+    mirrors = {"deb.debian.org/debian": cached(archive)}
+    if security:
+        mirrors["security.debian.org/debian-security"] = cached(security)
+    return mirrors
 
 
 def with_reboot(inventory: dict[str, Any], reboot: bool) -> dict[str, Any]:

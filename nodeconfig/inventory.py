@@ -87,6 +87,7 @@ def site_vars(partnership: Partnership, site: Site, design: SiteDesign, admins: 
         "container_runtime_registry_mirrors": {
             r.upstream: [r.mirror] for r in partnership.sovereignty.registries
         },
+        "baseline_apt_mirrors": {p.upstream.rstrip("/"): p.mirror.rstrip("/") for p in partnership.sovereignty.package_mirrors},
         "nvidia_host_expected_gpu_model": platform.gpu_model,
         "infiniband_expected_rate_gbps": platform.fabric.link_gbps,
         "infiniband_link_layer": "Ethernet" if platform.fabric.kind is FabricKind.ROCE else "InfiniBand",

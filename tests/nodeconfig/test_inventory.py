@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from nodeconfig.acceptance.expectations import Vars, gpu_expectations
-from nodeconfig.configure import _secret_vars
+from nodeconfig.configure import _secret_vars, lab_apt_mirrors
 from nodeconfig.inventory import NODE_PROFILES, Admin, build_inventory, design_hosts, lab_hosts, shards_for, site_vars
 from stacks.design.catalog import PLATFORMS
 from stacks.design.loader import InputError, load_and_design
@@ -99,3 +99,19 @@ def test_platform_profile_sets_what_nvidia_host_and_the_acceptance_suite_read(st
 def test_every_catalog_platform_has_a_profile():
     assert set(NODE_PROFILES) == set(PLATFORMS)
     assert NODE_PROFILES["hgx-b200"].nvlsm and NODE_PROFILES["hgx-b200"].nvswitch  # NVSwitches off the PCI bus
+
+
+def test_apt_sources_come_from_the_partnerships_package_mirrors():
+    _, _, inventory = _inventory("ke-staging")
+    assert inventory["all"]["vars"]["baseline_apt_mirrors"] == {
+        "deb.debian.org/debian": "http://packages.ai.go.ke/debian",
+        "security.debian.org/debian-security": "http://packages.ai.go.ke/debian-security",
+    }
+
+
+def test_the_lab_plays_the_package_mirror_through_its_apt_cache():
+    mirrors = lab_apt_mirrors("10.250.7.1", ["http://deb.debian.org/debian", "http://deb.debian.org/debian-security"])
+    assert mirrors == {
+        "deb.debian.org/debian": "http://10.250.7.1:3142/deb.debian.org/debian",
+        "security.debian.org/debian-security": "http://10.250.7.1:3142/deb.debian.org/debian-security",
+    }

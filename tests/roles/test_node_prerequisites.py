@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from lab.nodes import NodeLab
+from nodeconfig.configure import lab_apt_mirrors
 from tests.lab_session import fresh_lab
 from tests.roles.helpers import tool, tool_env
 
@@ -31,6 +32,8 @@ PLAY = """
       vars:
         # The lab's containers have no kernel package: jq stands in to show the hold mechanism.
         baseline_held_packages: ["linux-image-*", kubelet, jq]
+        # The lab's apt cache plays the partnership's package mirror.
+        baseline_apt_mirrors: MIRRORS
     - role: container_runtime
       vars:
         container_runtime_registry_mirrors: {docker.io: ["https://mirror.registry.lab.example"]}
@@ -69,7 +72,7 @@ def converge(lab: NodeLab, tmp: Path) -> dict[str, int]:
     """One ansible-playbook run of PLAY; the host's recap counts."""
     spec = lab.spec()
     assert spec is not None
-    (tmp / "play.yml").write_text(PLAY)
+    (tmp / "play.yml").write_text(PLAY.replace("MIRRORS", json.dumps(lab_apt_mirrors(spec.gateway))))
     out = subprocess.run(
         [tool("ansible-playbook"), "-i", str(spec.inventory), str(tmp / "play.yml"), "--limit", node(lab)],
         env=tool_env(ANSIBLE_PIPELINING="1"),
@@ -116,6 +119,18 @@ def test_swap_stays_off_at_boot(lab: NodeLab, converged: Path) -> None:
     assert sh(lab, "systemctl is-enabled swap.target || true").strip() == "masked"
     # In a container /proc/swaps is the host's; swapoff itself runs only on hosts (see the role).
     assert len(sh(lab, "cat /proc/swaps").splitlines()) == 1
+
+
+def test_packages_come_through_the_sites_mirror(lab: NodeLab, converged: Path) -> None:
+    """baseline points apt at the mirrors only (here the lab's apt-cacher-ng on the bridge), and the
+    packages the node installed crossed it (numactl is not among the image's pre-seeded packages)."""
+    spec = lab.spec()
+    assert spec is not None
+    sources = sh(lab, "cat /etc/apt/sources.list.d/*.sources; cat /etc/apt/sources.list 2>/dev/null || true")
+    uris = re.findall(r"^URIs: (\S+)", sources, re.M)
+    assert uris and all(u.startswith(f"http://{spec.gateway}:3142/") for u in uris), sources
+    log = Path(f"/run/sovereign/lab/apt-cache-{spec.octet}/log/apt-cacher.log").read_text()
+    assert re.search(r"/pool/main/n/numactl/numactl_\S*\.deb", log), log[-2000:]
 
 
 def test_upgrades_wait_for_an_operator(lab: NodeLab, converged: Path) -> None:
