@@ -87,11 +87,24 @@ def site_vars(partnership: Partnership, site: Site, design: SiteDesign, admins: 
         "container_runtime_registry_mirrors": {
             r.upstream: [r.mirror] for r in partnership.sovereignty.registries
         },
-        "baseline_apt_mirrors": {p.upstream.rstrip("/"): p.mirror.rstrip("/") for p in partnership.sovereignty.package_mirrors},
+        **_package_mirror_vars({p.upstream.rstrip("/"): p.mirror.rstrip("/") for p in partnership.sovereignty.package_mirrors}),
         "nvidia_host_expected_gpu_model": platform.gpu_model,
         "infiniband_expected_rate_gbps": platform.fabric.link_gbps,
         "infiniband_link_layer": "Ethernet" if platform.fabric.kind is FabricKind.ROCE else "InfiniBand",
     }
+
+
+# Upstream repositories (as the partnership's package_mirrors name them) that roles take whole.
+NVIDIA_MIRRORS = {
+    "developer.download.nvidia.com/compute/cuda/repos": "nvidia_host_cuda_mirror",
+    "nvidia.github.io/libnvidia-container": "nvidia_host_container_toolkit_mirror",
+}
+
+
+def _package_mirror_vars(mirrors: dict[str, str]) -> dict[str, Any]:
+    """The OS archives' mirrors go to baseline (it picks its OS's); NVIDIA's repositories to nvidia_host."""
+    found = {var: mirrors[upstream] for upstream, var in NVIDIA_MIRRORS.items() if upstream in mirrors}
+    return {"baseline_apt_mirrors": {k: v for k, v in mirrors.items() if k not in NVIDIA_MIRRORS}, **found}
 
 
 def design_hosts(design: SiteDesign) -> list[Host]:

@@ -103,10 +103,14 @@ def test_every_catalog_platform_has_a_profile():
 
 def test_apt_sources_come_from_the_partnerships_package_mirrors():
     _, _, inventory = _inventory("ke-staging")
-    assert inventory["all"]["vars"]["baseline_apt_mirrors"] == {
+    group_vars = inventory["all"]["vars"]
+    assert group_vars["baseline_apt_mirrors"] == {
         "deb.debian.org/debian": "http://packages.ai.go.ke/debian",
         "security.debian.org/debian-security": "http://packages.ai.go.ke/debian-security",
     }
+    # NVIDIA's repositories: nvidia_host appends the release/architecture path itself.
+    assert group_vars["nvidia_host_cuda_mirror"] == "https://packages.ai.go.ke/nvidia/cuda"
+    assert group_vars["nvidia_host_container_toolkit_mirror"] == "https://packages.ai.go.ke/nvidia/libnvidia-container"
 
 
 def test_the_lab_plays_the_package_mirror_through_its_apt_cache():
