@@ -234,6 +234,9 @@ def test_host_mode_adds_the_container_toolkit_from_the_site_mirror(lab: NodeLab,
                      r"libnvidia-nscq-570, datacenter-gpu-manager, nvidia-container-toolkit", out.stdout), out.stdout[-3000:]
     assert "Package: nvidia-container-toolkit* libnvidia-container*" in out.stdout
     assert "Pin: version 1.17.8-1" in out.stdout
+    # GPUDirect RDMA and performance settings, previewed with the rest.
+    assert 'GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX iommu=pt"' in out.stdout
+    assert "kernel.numa_balancing = 0" in out.stdout
     assert sh(lab, "ls /etc/apt/sources.list.d /etc/apt/preferences.d").count("nvidia") == 0
 
 
