@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from nodeconfig.acceptance import gpu_facts as gf
 from nodeconfig.acceptance.findings import Finding, failed, passed
+from nodeconfig.acceptance.findings import pending as pending_finding
 from nodeconfig.acceptance.probes import ParseError, ProbeResult
 
 # One round trip each; all read-only. The PCI loop keeps only NVIDIA functions (a server has
@@ -171,7 +172,7 @@ def _operator_pending(seen: _Observed, expected: GpuExpectations) -> list[Findin
             if wrong
             else passed("gpu_model", f"{len(found)}x {', '.join(sorted({d.label for d in found}))} (from PCI ids)")
         )
-    return [count, model, *(passed(c, pending) for c in ("driver", "ecc", "persistence", "fabric_manager"))]
+    return [count, model, *(pending_finding(c, pending) for c in ("driver", "ecc", "persistence", "fabric_manager"))]
 
 
 def _count(seen: _Observed, expected: GpuExpectations) -> Finding:
