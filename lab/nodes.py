@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab import lxc, network, ntp, paths, render, sockets, ssh
+from lab import aptcache, lxc, network, ntp, paths, render, sockets, ssh
 from lab.errors import LabError, LabInputError
 from lab.host import Progress, ensure_host_packages, mountpoints, remove_tree, require_root, run
 from lab.mirror import Mirror, host_mirror
@@ -107,6 +107,7 @@ class NodeLab:
                     self._say(f"starting {node.name} ({node.ip})")
                     lxc.start(spec.lxc_path, node.name)
             ntp.start(spec.octet, spec.gateway, spec.subnet, self._cache)
+            aptcache.start(spec.octet, spec.gateway, self.dir / "apt-cache", self._cache)
             self._say(f"waiting for SSH on {spec.count} node(s)")
             ssh.wait_ready(spec, spec.nodes, timeout)
             if running and len(running) < spec.count:  # peers were added: tell the old nodes
@@ -259,6 +260,8 @@ class NodeLab:
             if octet is not None:
                 ntp.stop(octet)
                 removed.append("ntp server")
+                aptcache.stop(octet)
+                removed.append("apt cache")
             with self._registry.lock():
                 if octet is not None:
                     network.rules_down(octet)

@@ -122,6 +122,7 @@ class LabSpec:
             "subnet": self.subnet,
             "gateway": self.gateway,
             "ntp_server": self.gateway,  # lab/ntp.py: stands in for the site's NTP servers
+            "apt_cache": f"http://{self.gateway}:3142",  # lab/aptcache.py: the site's package mirror
             "octet": self.octet,
             "lab_dir": str(self.lab_dir),
             "lxc_path": str(self.lxc_path),

@@ -74,8 +74,9 @@ def plan_target(
         )
         state = _state_root() / "configure" / f"lab-{lab}"
     group_vars = site_vars(partnership, spec, site_design, admins)
-    if lab is not None:  # the site's NTP servers are out of reach; the lab serves time instead
+    if lab is not None:  # the site's NTP servers and mirrors are out of reach; the lab serves both
         group_vars["time_sync_servers"] = [lab_spec.gateway]
+        group_vars["baseline_apt_mirrors"] = lab_apt_mirrors(lab_spec.gateway)
     inventory = build_inventory(hosts, group_vars)
     return Target(stack=stack, inventory=inventory, access=access, state_dir=state)
 
@@ -91,7 +92,10 @@ def configure(
     profile: Profile = TUNED,
     total_forks: int | None = None,
     on_event: EventSink | None = None,
+    reboot: bool = True,
 ) -> RunResult:
+    """reboot: nodes whose new NVIDIA driver needs one are rebooted one at a time per shard (drain
+    and uncordon hooks from the inventory); False leaves them running and reports them."""
     secrets = _secret_vars(secrets_file, target.inventory) if secrets_file else None
     run_dir = target.state_dir / "runs" / time.strftime("%Y%m%dT%H%M%S")
     suffix = 0
@@ -99,7 +103,7 @@ def configure(
         suffix += 1
         run_dir = run_dir.with_name(f"{run_dir.name.split('.')[0]}.{suffix}")
     return run_playbook(
-        inventory=target.inventory,
+        inventory=with_reboot(target.inventory, reboot),
         shards=shards_for(target.inventory) if profile.sharded else [Shard("all", "all")],
         run_dir=run_dir,
         state_dir=target.state_dir,
@@ -119,6 +123,31 @@ def _state_root() -> Path:
     """Runs belong to the project; a file configured outside any project keeps them in the user's state dir."""
     project = current_project_or_none()
     return project.state_dir if project is not None else state_root()
+
+
+def lab_apt_mirrors(gateway: str, uris: list[str] | None = None) -> dict[str, str]:
+    """The lab's apt cache (lab/aptcache.py) in front of the Debian mirror the host uses, under the
+    upstream names baseline knows (its vars/Debian.yml)."""
+    from lab.aptcache import url
+    from lab.mirror import host_uris
+
+    found = uris if uris is not None else host_uris()
+    archive = next((u for u in found if "security" not in u), found[0])
+    security = next((u for u in found if "security" in u), None)
+
+    def cached(uri: str) -> str:
+        return f"{url(gateway)}/{uri.split('://', 1)[1].rstrip('/')}"
+
+    mirrors = {"deb.debian.org/debian": cached(archive)}
+    if security:
+        mirrors["security.debian.org/debian-security"] = cached(security)
+    return mirrors
+
+
+def with_reboot(inventory: dict[str, Any], reboot: bool) -> dict[str, Any]:
+    """The inventory with nvidia_host's reboot switch set for the whole run."""
+    everything = inventory["all"]
+    return {**inventory, "all": {**everything, "vars": {**everything.get("vars", {}), "nvidia_host_reboot": reboot}}}
 
 
 def _stack_admins(ref: str) -> list[Admin]:

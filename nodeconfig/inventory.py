@@ -27,6 +27,37 @@ STORAGE_HCA_PORTS = 1  # one storage-fabric port per storage server in the desig
 
 
 @dataclass(frozen=True, slots=True)
+class NodeProfile:
+    """What a platform's GPU nodes run beside the driver, per NVIDIA's platform guides. The roles
+    (nvidia_host) and the acceptance suite read the same variables, set here from the catalog."""
+
+    nvswitch: bool  # NVSwitches on the node's baseboard: Fabric Manager (HGX)
+    nvlsm: bool  # NVLink subnet manager beside Fabric Manager (HGX B200: NVSwitches off the PCI bus)
+    imex: bool  # IMEX: GPU memory shared across the nodes of an NVL72 rack (GB200/GB300)
+
+    def role_vars(self) -> dict[str, Any]:
+        return {
+            "nvidia_host_nvswitch": "true" if self.nvswitch else "false",
+            "nvidia_host_nvlsm_enabled": self.nvlsm,
+            "nvidia_host_imex_enabled": self.imex,
+        }
+
+
+# Catalog platform -> profile. HGX H100/H200: Fabric Manager (NVIDIA Fabric Manager user guide);
+# HGX B200: Fabric Manager plus NVLSM (same guide, Blackwell HGX section); GB200/GB300 NVL72: the
+# NVSwitches sit in the rack's switch trays, the compute trays run IMEX (IMEX user guide).
+# A platform missing here keeps nvidia_host's "auto" (Fabric Manager when NVSwitches show).
+NODE_PROFILES: dict[str, NodeProfile] = {
+    "hgx-h100": NodeProfile(nvswitch=True, nvlsm=False, imex=False),
+    "hgx-h100-roce": NodeProfile(nvswitch=True, nvlsm=False, imex=False),
+    "hgx-h200": NodeProfile(nvswitch=True, nvlsm=False, imex=False),
+    "hgx-b200": NodeProfile(nvswitch=True, nvlsm=True, imex=False),
+    "gb200-nvl72": NodeProfile(nvswitch=False, nvlsm=False, imex=True),
+    "gb300-nvl72": NodeProfile(nvswitch=False, nvlsm=False, imex=True),
+}
+
+
+@dataclass(frozen=True, slots=True)
 class Admin:
     name: str
     ssh_keys: tuple[str, ...]
@@ -44,7 +75,10 @@ class Host:
 def site_vars(partnership: Partnership, site: Site, design: SiteDesign, admins: Iterable[Admin]) -> dict[str, Any]:
     """Role inputs shared by every node of the site, derived from the validated partnership."""
     platform = PLATFORMS[design.platform]
+    profile = NODE_PROFILES.get(design.platform)
     return {
+        **(profile.role_vars() if profile else {}),
+        "sovereign_platform": design.platform,
         "sovereign_country": partnership.country,
         "sovereign_site": site.name,
         "baseline_admin_users": [{"name": a.name, "ssh_keys": list(a.ssh_keys)} for a in admins],
@@ -53,10 +87,24 @@ def site_vars(partnership: Partnership, site: Site, design: SiteDesign, admins: 
         "container_runtime_registry_mirrors": {
             r.upstream: [r.mirror] for r in partnership.sovereignty.registries
         },
+        **_package_mirror_vars({p.upstream.rstrip("/"): p.mirror.rstrip("/") for p in partnership.sovereignty.package_mirrors}),
         "nvidia_host_expected_gpu_model": platform.gpu_model,
         "infiniband_expected_rate_gbps": platform.fabric.link_gbps,
         "infiniband_link_layer": "Ethernet" if platform.fabric.kind is FabricKind.ROCE else "InfiniBand",
     }
+
+
+# Upstream repositories (as the partnership's package_mirrors name them) that roles take whole.
+NVIDIA_MIRRORS = {
+    "developer.download.nvidia.com/compute/cuda/repos": "nvidia_host_cuda_mirror",
+    "nvidia.github.io/libnvidia-container": "nvidia_host_container_toolkit_mirror",
+}
+
+
+def _package_mirror_vars(mirrors: dict[str, str]) -> dict[str, Any]:
+    """The OS archives' mirrors go to baseline (it picks its OS's); NVIDIA's repositories to nvidia_host."""
+    found = {var: mirrors[upstream] for upstream, var in NVIDIA_MIRRORS.items() if upstream in mirrors}
+    return {"baseline_apt_mirrors": {k: v for k, v in mirrors.items() if k not in NVIDIA_MIRRORS}, **found}
 
 
 def design_hosts(design: SiteDesign) -> list[Host]:

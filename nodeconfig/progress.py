@@ -78,7 +78,8 @@ def summary_table(result: RunResult) -> Table:
     for host in sorted(result.hosts.values(), key=lambda h: h.host):
         table.add_row(
             host.host, host.shard, f"[{style[host.status]}]{host.status}[/]", str(host.ok), str(host.changed),
-            str(host.failed), str(host.unreachable), str(host.skipped), host.messages[0] if host.messages else "",
+            str(host.failed), str(host.unreachable), str(host.skipped),
+            host.messages[0] if host.messages else ("reboot required" if host.reboot_required else ""),
         )
     table.caption = f"artifacts: {result.run_dir}"
     return table

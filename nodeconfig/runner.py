@@ -30,6 +30,10 @@ from nodeconfig.settings import PLAYBOOKS, TUNED, Profile, SshAccess, ansible_en
 EventSink = Callable[[str, dict[str, Any]], None]  # (shard, ansible-runner event)
 
 
+# nvidia_host sets this fact on each node it configures, and clears it after rebooting the node.
+REBOOT_FACT = "nvidia_host_reboot_required"
+
+
 @dataclass
 class HostResult:
     host: str
@@ -42,6 +46,8 @@ class HostResult:
     rescued: int = 0
     ignored: int = 0
     messages: list[str] = field(default_factory=list)
+    # A change waits for a reboot the run did not do (nvidia_host with reboots off, e.g. --no-reboot).
+    reboot_required: bool = False
 
     @property
     def status(self) -> str:
@@ -87,7 +93,7 @@ class RunResult:
                 {
                     "host": h.host, "shard": h.shard, "status": h.status, "ok": h.ok,
                     "changed": h.changed, "failed": h.failed, "unreachable": h.unreachable,
-                    "skipped": h.skipped, "messages": h.messages,
+                    "skipped": h.skipped, "reboot_required": h.reboot_required, "messages": h.messages,
                 }
                 for h in sorted(self.hosts.values(), key=lambda h: h.host)
             ],
@@ -218,6 +224,10 @@ def _collector(
                 entry.messages.append(f"{data.get('task', '?')}: {reason}")
                 if kind == hostkeys.CHANGED and not stop:
                     stop.append(reason)
+        facts = (data.get("res") or {}).get("ansible_facts") or {}
+        if host and name == "runner_on_ok" and REBOOT_FACT in facts:
+            with lock:  # the last word counts: set when the driver waits, cleared once rebooted
+                hosts.setdefault(host, HostResult(host, shard)).reboot_required = facts[REBOOT_FACT] is True
         if on_event is not None:
             on_event(shard, event)
         return True  # keep the event in the run's artifacts (job_events/)

@@ -31,13 +31,16 @@ from stacks.design.loader import InputError
 @click.option("--accept-new-host-keys", is_flag=True,
               help="First contact with a site: record unknown nodes' host keys in the state dir "
                    "(a changed key still stops the run).")
+@click.option("--no-reboot", is_flag=True,
+              help="Do not reboot nodes whose new NVIDIA driver needs it; report them as 'reboot required'.")
 @json_option
 def configure(
-    ref, site, lab_name, limit, tags, check, diff, secrets_file, profile, forks, accept_new_host_keys, as_json
+    ref, site, lab_name, limit, tags, check, diff, secrets_file, profile, forks, accept_new_host_keys, no_reboot, as_json
 ) -> None:
     """Configure nodes with the project's Ansible roles; a summary per host at the end.
 
-    Exit 0 when every host converged, 1 when any host failed or was unreachable (or a host key
+    Exit 0 when every host converged (nodes left for a reboot by --no-reboot included: they are
+    listed as "reboot required"), 1 when any host failed or was unreachable (or a host key
     changed, which stops the run), 2 on bad input, 3 when no short SSH socket directory exists.
     """
     try:
@@ -46,7 +49,7 @@ def configure(
         with RunProgress(out if not as_json else console_to_stderr()) as progress:
             result = run_configure(
                 target, secrets_file=secrets_file, check=check, diff=diff, tags=tags, limit=limit,
-                profile=PROFILES[profile], total_forks=forks, on_event=progress,
+                profile=PROFILES[profile], total_forks=forks, on_event=progress, reboot=not no_reboot,
             )
     except InputError as exc:
         raise InvalidInput(exc, as_json) from None

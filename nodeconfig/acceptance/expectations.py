@@ -46,7 +46,7 @@ GPU_VARS: dict[str, str] = {
     "driver_version": "nvidia_host_driver_version",
     "ecc": "nvidia_host_ecc_enabled",
     "persistence": "nvidia_host_persistence_mode",
-    "fabric_manager": "nvidia_host_fabric_manager_enabled",
+    "fabric_manager": "nvidia_host_nvswitch",  # auto | true | false, set from the platform profile
     "driver_mode": "nvidia_host_driver_mode",
 }
 # As roles/infiniband/defaults/main.yml documents them ("read by the acceptance suite").
@@ -299,7 +299,7 @@ def gpu_expectations(v: Vars) -> GpuExpectations:
         driver_version=v.get_str(n["driver_version"], None),
         ecc=v.get_bool(n["ecc"], True),
         persistence=v.get_bool(n["persistence"], True),
-        fabric_manager=v.get_bool(n["fabric_manager"], None),
+        fabric_manager=_auto_bool(v, n["fabric_manager"]),
         driver_mode=_choice(v.get_str(n["driver_mode"], "host"), n["driver_mode"], ("host", "operator")),
         sources=dict(n),
     )
@@ -314,6 +314,13 @@ def ib_expectations(v: Vars) -> IbExpectations:
         hcas=tuple(str(h) for h in v.get_list(n["hcas"], [])),
         sources=dict(n),
     )
+
+
+def _auto_bool(v: Vars, var: str) -> bool | None:
+    """The role's auto/true/false choice: None for auto (or unset), else the boolean."""
+    if str(v.get_str(var, "auto")).strip().lower() == "auto":
+        return None
+    return v.get_bool(var)
 
 
 def _link_layer(value: str, var: str) -> str:

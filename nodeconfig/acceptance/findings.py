@@ -16,6 +16,9 @@ class Finding:
     check: str  # short name of the property, e.g. "gpu_count", "ecc"; a test selects on it
     ok: bool
     message: str  # says what was found and, when not ok, what was expected
+    # Not failed, not passed: the property cannot be checked yet, by design (operator mode before
+    # the GPU Operator has installed its driver). Reported as "pending".
+    pending: bool = False
 
 
 def passed(check: str, message: str) -> Finding:
@@ -24,6 +27,10 @@ def passed(check: str, message: str) -> Finding:
 
 def failed(check: str, message: str) -> Finding:
     return Finding(check, False, message)
+
+
+def pending(check: str, message: str) -> Finding:
+    return Finding(check, True, message, pending=True)
 
 
 def select(findings: Iterable[Finding], check: str) -> list[Finding]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from nodeconfig.acceptance import gpu_facts as gf
 from nodeconfig.acceptance.findings import Finding, failed, passed
+from nodeconfig.acceptance.findings import pending as pending_finding
 from nodeconfig.acceptance.probes import ParseError, ProbeResult
 
 # One round trip each; all read-only. The PCI loop keeps only NVIDIA functions (a server has
@@ -38,7 +39,9 @@ class GpuExpectations:
     driver_version: str | None = None  # exact "550.90.07", when the design pins one
     ecc: bool = True
     persistence: bool = True
-    fabric_manager: bool | None = None  # None: required exactly when NVSwitches are on the bus
+    # The platform profile (nvidia_host_nvswitch): HGX boards need Fabric Manager even where their
+    # NVSwitches are not on the host's PCI bus (B200). None ("auto"): required when NVSwitches show.
+    fabric_manager: bool | None = None
     # host: the role installs driver, persistenced and fabric manager; operator: the GPU Operator
     # brings them later, in containers, so until it has, only the hardware can be checked.
     driver_mode: str = "host"
@@ -169,7 +172,7 @@ def _operator_pending(seen: _Observed, expected: GpuExpectations) -> list[Findin
             if wrong
             else passed("gpu_model", f"{len(found)}x {', '.join(sorted({d.label for d in found}))} (from PCI ids)")
         )
-    return [count, model, *(passed(c, pending) for c in ("driver", "ecc", "persistence", "fabric_manager"))]
+    return [count, model, *(pending_finding(c, pending) for c in ("driver", "ecc", "persistence", "fabric_manager"))]
 
 
 def _count(seen: _Observed, expected: GpuExpectations) -> Finding:
@@ -271,6 +274,8 @@ def _fabric_manager(seen: _Observed, expected: GpuExpectations) -> Finding:
     container, so the service is not looked at."""
     switches = len(seen.nvswitches)
     var = _var(expected, "fabric_manager")
+    if expected.count == 0 and not switches:  # the platform's profile is the site's, not this node's
+        return passed("fabric_manager", "no GPUs expected")
     if expected.fabric_manager is False and switches:
         return failed("fabric_manager", f"{switches} NVSwitch(es) on the PCI bus but {var} is false")
     required = expected.fabric_manager or bool(switches)

@@ -93,3 +93,23 @@ def missing_findings(check: str, what: str, missing: list[str], total: int) -> l
     if missing:
         return [failed(check, f"{what} missing: {', '.join(missing)}")]
     return [passed(check, f"all {total} {what} present")]
+
+
+def swap_findings(check: str, proc_swaps: str, fstab: str, swap_target: str, container: str | None) -> list[Finding]:
+    """kubelet needs swap off now (/proc/swaps lists nothing after its header) and at boot (no
+    active fstab swap line, swap.target masked). In a container /proc/swaps is the host's: only the
+    node's own boot configuration is judged there."""
+    problems = []
+    active = [line.split()[0] for line in proc_swaps.splitlines()[1:] if line.strip()]
+    if active and not container:
+        problems.append(f"swap is on: {', '.join(active)}")
+    in_fstab = [line.split()[0] for line in fstab.splitlines()
+                if not line.lstrip().startswith("#") and line.split()[2:3] == ["swap"]]
+    if in_fstab:
+        problems.append(f"/etc/fstab swaps on at boot: {', '.join(in_fstab)}")
+    if swap_target.strip() != "masked":
+        problems.append(f"swap.target is {swap_target.strip() or 'unknown'} (want masked)")
+    if problems:
+        return [failed(check, "; ".join(problems))]
+    now = f"host's swap not judged in a {container} container" if container else "no swap in use"
+    return [passed(check, f"{now}; none at boot (no fstab swap, swap.target masked)")]

@@ -128,6 +128,15 @@ class RegistryMirror(Model):
     mirror: str = Field(pattern=r"^https://[^\s/]+(/\S*)?$", description="in-country mirror URL")
 
 
+class PackageMirror(Model):
+    upstream: str = Field(
+        pattern=r"^[^\s/:]+(/\S*)?$",
+        description="archive as host/path of its public URL, e.g. deb.debian.org/debian",
+    )
+    # http is usual for apt mirrors: packages are verified by the archive's signature, not TLS.
+    mirror: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$", description="in-country mirror URL")
+
+
 class Egress(Model):
     default: Literal["deny", "allow"] = "deny"
     allowed: list[str] = []
@@ -138,6 +147,7 @@ class Sovereignty(Model):
         min_length=1, description="ISO 3166-1 alpha-2 codes where data may rest"
     )
     registries: list[RegistryMirror] = []
+    package_mirrors: list[PackageMirror] = []
     egress: Egress = Egress()
     export_controls: list[str] = Field(
         default=[], description="constraints the build must respect, e.g. 'US EAR 3A090'"

@@ -49,6 +49,7 @@ def leftovers(lab: dict[str, Any]) -> list[str]:
         if Path(control_dir).exists():
             found.append(f"directory: {control_dir}")
     found += [f"process: {c}" for c in _cmdlines() if "chronyd" in c and f"/ntp-{octet}.conf" in c]
+    found += [f"process: {c}" for c in _cmdlines() if "apt-cacher-ng" in c and f"/apt-cache-{octet}/pid" in c]
     # mounts (the overlay and anything under the lab dir)
     found += [f"mount: {line}" for line in Path("/proc/mounts").read_text().splitlines() if lab_dir in line]
     # links: the bridge and the nodes' host-side veths

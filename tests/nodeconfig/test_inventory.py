@@ -8,8 +8,10 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from nodeconfig.configure import _secret_vars, _stack_admins
-from nodeconfig.inventory import Admin, build_inventory, design_hosts, lab_hosts, shards_for, site_vars
+from nodeconfig.acceptance.expectations import Vars, gpu_expectations
+from nodeconfig.configure import _secret_vars, _stack_admins, lab_apt_mirrors
+from nodeconfig.inventory import NODE_PROFILES, Admin, build_inventory, design_hosts, lab_hosts, shards_for, site_vars
+from stacks.design.catalog import PLATFORMS
 from stacks.design.loader import InputError, load_and_design
 
 REPO = Path(__file__).resolve().parents[2]
@@ -113,3 +115,44 @@ def test_configure_bad_input_exits_2(tmp_path):
     assert result.exit_code == 2 and "atlantis" in result.output
     result = CliRunner().invoke(cli, ["configure", "ke-staging", "--lab", "never-started"])
     assert result.exit_code == 2 and "lab nodes up" in result.output
+
+
+@pytest.mark.parametrize(
+    ("stack", "nvswitch", "imex"),
+    [("in-staging", "true", False), ("ke-staging", "false", True)],  # HGX H100; GB200 NVL72
+)
+def test_platform_profile_sets_what_nvidia_host_and_the_acceptance_suite_read(stack, nvswitch, imex):
+    _, design, inventory = _inventory(stack)
+    group_vars = inventory["all"]["vars"]
+    assert group_vars["sovereign_platform"] == design.platform
+    profile = NODE_PROFILES[design.platform]
+    assert group_vars["nvidia_host_nvswitch"] == ("true" if profile.nvswitch else "false")
+    assert group_vars["nvidia_host_imex_enabled"] is profile.imex
+    assert (group_vars["nvidia_host_nvswitch"], group_vars["nvidia_host_imex_enabled"]) == (nvswitch, imex)
+    # The acceptance suite requires Fabric Manager exactly where the profile does.
+    assert gpu_expectations(Vars(group_vars)).fabric_manager is profile.nvswitch
+
+
+def test_every_catalog_platform_has_a_profile():
+    assert set(NODE_PROFILES) == set(PLATFORMS)
+    assert NODE_PROFILES["hgx-b200"].nvlsm and NODE_PROFILES["hgx-b200"].nvswitch  # NVSwitches off the PCI bus
+
+
+def test_apt_sources_come_from_the_partnerships_package_mirrors():
+    _, _, inventory = _inventory("ke-staging")
+    group_vars = inventory["all"]["vars"]
+    assert group_vars["baseline_apt_mirrors"] == {
+        "deb.debian.org/debian": "http://packages.ai.go.ke/debian",
+        "security.debian.org/debian-security": "http://packages.ai.go.ke/debian-security",
+    }
+    # NVIDIA's repositories: nvidia_host appends the release/architecture path itself.
+    assert group_vars["nvidia_host_cuda_mirror"] == "https://packages.ai.go.ke/nvidia/cuda"
+    assert group_vars["nvidia_host_container_toolkit_mirror"] == "https://packages.ai.go.ke/nvidia/libnvidia-container"
+
+
+def test_the_lab_plays_the_package_mirror_through_its_apt_cache():
+    mirrors = lab_apt_mirrors("10.250.7.1", ["http://deb.debian.org/debian", "http://deb.debian.org/debian-security"])
+    assert mirrors == {
+        "deb.debian.org/debian": "http://10.250.7.1:3142/deb.debian.org/debian",
+        "security.debian.org/debian-security": "http://10.250.7.1:3142/deb.debian.org/debian-security",
+    }

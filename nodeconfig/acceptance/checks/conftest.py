@@ -159,6 +159,8 @@ def conclude(record_property: Callable[[str, object], None]) -> Callable[[Iterab
             raise AssertionError("the check produced no finding")  # a bug in the check
         ok, message = summarize(items)
         record_property("message", message)
+        if ok and any(f.pending for f in items):
+            record_property("status", "pending")
         if not ok:
             pytest.fail(message, pytrace=False)
 

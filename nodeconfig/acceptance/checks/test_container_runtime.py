@@ -58,7 +58,10 @@ def test_cri_config(effective_config: dict[str, Any] | str, node_vars: Vars, con
         if _dig(runtimes, name, "options", "SystemdCgroup") is not True:
             problems.append(f"runtime {name}: SystemdCgroup is not true")
     default = _dig(cri, "containerd", "default_runtime_name")
-    if default != wanted_default:
+    # Operator mode: the GPU Operator's toolkit adds the nvidia runtime, as the default, in a drop-in
+    # that config.toml imports; the role leaves it there.
+    operator_dropin = wanted_default == "runc" and default == "nvidia" and "nvidia" in runtimes
+    if default != wanted_default and not operator_dropin:
         problems.append(f"default runtime {default}, want {wanted_default}")
     certs = node_vars.get_str("__container_runtime_certs_dir")
     if _dig(cri, "registry", "config_path") != certs:
@@ -108,3 +111,13 @@ def test_sysctls(host: Any, node_vars: Vars, container: str | None, conclude: Co
         return
     out = host.run("sysctl " + " ".join(sorted(expected)))
     conclude(oc.sysctl_findings("sysctls", oc.parse_sysctl(out.stdout), expected))
+
+
+def test_swap(host: Any, node_vars: Vars, container: str | None, conclude: Conclude) -> None:
+    if not node_vars.get_bool("container_runtime_swap_off"):
+        conclude([passed("swap", "swap allowed by the design (container_runtime_swap_off is false)")])
+        return
+    fstab = host.file("/etc/fstab")
+    target = host.run("systemctl is-enabled swap.target").stdout
+    swaps = host.file(node_vars.get_str("__container_runtime_swaps_file")).content_string
+    conclude(oc.swap_findings("swap", swaps, fstab.content_string if fstab.exists else "", target, container))

@@ -71,7 +71,13 @@ def test_host_services(host: Any, node_vars: Vars, conclude: Conclude) -> None:
         conclude([passed("host_services", "no GPUs expected")])
         return
     if expected.driver_mode != "host":
-        conclude([passed("host_services", "operator mode: the GPU Operator runs the GPU services in containers")])
+        # dcgm-exporter embeds its own host engine in operator mode; a second one on the host
+        # fights it for the GPUs' DCGM state.
+        if host.run("pgrep -x nv-hostengine").rc == 0:
+            conclude([failed("host_services", "nv-hostengine runs on the host in operator mode: it conflicts with the "
+                             "GPU Operator's dcgm-exporter; stop and disable nvidia-dcgm")])
+        else:
+            conclude([passed("host_services", "operator mode: the GPU Operator runs the GPU services in containers")])
         return
     names = [node_vars.get_str("__nvidia_host_persistenced_service")]
     if node_vars.get_bool("nvidia_host_dcgm_enabled"):

@@ -87,7 +87,7 @@ def test_gpu_expectations_from_inventory() -> None:
             "nvidia_host_expected_gpu_model": "H100 SXM5 80GB",
             "nvidia_host_driver_branch": 550,
             "nvidia_host_ecc_enabled": "yes",
-            "nvidia_host_fabric_manager_enabled": False,
+            "nvidia_host_nvswitch": "false",
         },
         roles_dir=None,
     )
@@ -96,6 +96,13 @@ def test_gpu_expectations_from_inventory() -> None:
         8, "H100 SXM5 80GB", "550", True, True, False,
     )  # fmt: skip
     assert e.sources == GPU_VARS  # messages name the inventory variable
+
+
+def test_fabric_manager_follows_the_roles_nvswitch_choice() -> None:
+    # The variable nvidia_host itself reads: the inventory's platform profile sets it.
+    for raw, want in (("auto", None), ("true", True), (True, True), ("False", False)):
+        assert gpu_expectations(Vars({"nvidia_host_nvswitch": raw}, roles_dir=None)).fabric_manager is want
+    assert gpu_expectations(Vars({})).fabric_manager is None  # the role's default: auto
 
 
 def test_unset_expectations_mean_none_expected() -> None:

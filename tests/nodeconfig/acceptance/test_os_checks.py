@@ -32,3 +32,28 @@ def test_systemd_properties() -> None:
         "limits", observed, {"DefaultLimitMEMLOCK": "infinity", "DefaultLimitNOFILE": "1048576"}
     )
     assert not finding.ok and finding.message == "DefaultLimitNOFILE=524288 (want 1048576)"
+
+
+SWAPS_HEADER = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n"
+
+
+def test_swap_off_now_and_at_boot() -> None:
+    fstab = "# /swapfile none swap sw 0 0  # swap off for kubelet\nUUID=1 / ext4 defaults 0 1\n"
+    (finding,) = oc.swap_findings("swap", SWAPS_HEADER, fstab, "masked\n", None)
+    assert finding.ok and finding.message.startswith("no swap in use")
+
+
+def test_swap_on_or_coming_back_at_boot_fails() -> None:
+    swaps = SWAPS_HEADER + "/swapfile                               file\t\t8388604\t\t0\t\t-2\n"
+    fstab = "/swapfile none swap sw 0 0\n"
+    (finding,) = oc.swap_findings("swap", swaps, fstab, "static\n", None)
+    assert not finding.ok
+    assert finding.message == (
+        "swap is on: /swapfile; /etc/fstab swaps on at boot: /swapfile; swap.target is static (want masked)"
+    )
+
+
+def test_swap_of_the_host_is_not_a_containers_fault() -> None:
+    swaps = SWAPS_HEADER + "/dev/sda2 partition 8388604 0 -2\n"
+    (finding,) = oc.swap_findings("swap", swaps, "", "masked", "lxc")
+    assert finding.ok and "lxc" in finding.message

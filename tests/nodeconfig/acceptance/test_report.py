@@ -20,11 +20,18 @@ def test_ok_only_when_every_row_passed() -> None:
     assert not VerifyReport(()).ok  # nothing checked is not a pass
 
 
+def test_pending_is_neither_a_pass_nor_a_failure() -> None:
+    waiting = ReportRow("gpu1", "nvidia_host", "ecc", "pending", "no driver loaded yet: the GPU Operator provides it")
+    report = VerifyReport((*ROWS[1:3], waiting))
+    assert report.ok and report.counts["pending"] == 1 and report.counts["passed"] == 2
+    assert VerifyReport.from_dict(json.loads(report.to_json())).rows[-1].status == "pending"
+
+
 def test_json_round_trip() -> None:
     report = VerifyReport(ROWS)
     data = json.loads(report.to_json())
     assert data["ok"] is False
-    assert data["counts"] == {"passed": 2, "failed": 1, "error": 1, "skipped": 0}
+    assert data["counts"] == {"passed": 2, "pending": 0, "failed": 1, "error": 1, "skipped": 0}
     assert data["rows"][0] == {
         "host": "node2", "role": "nvidia_host", "check": "ecc", "status": "failed",
         "message": "ECC not enabled on GPU 3 (0000:5d:00.0) (disabled)",
