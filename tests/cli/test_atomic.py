@@ -163,10 +163,10 @@ def _limited(limit: int):
 
 def test_new_force_on_a_full_disk_keeps_the_old_file_and_a_retry_works(tmp_path):
     # `ulimit -f 1`: writes past 1 KiB fail (EFBIG), as on a full disk; the starter is ~4 KiB.
-    env = {**os.environ, "SOVEREIGN_COUNTRIES_DIR": str(tmp_path)}
+    env = dict(os.environ)
     path = tmp_path / "Pulumi.ke-staging.yaml"
     path.write_text("# reviewed by hand\n")
-    command = [sys.executable, "-m", "cli", "new", "KE", "--template", "expand", "--force", "--json"]
+    command = [sys.executable, "-m", "cli", "new", "KE", "--template", "expand", "--force", "--out", str(tmp_path), "--json"]
     proc = subprocess.run(command, check=False, cwd=REPO, env=env, capture_output=True, text=True, preexec_fn=_limited(1024))
     assert proc.returncode == 3, proc.stderr
     assert "Traceback" not in proc.stderr and json.loads(proc.stdout)["ok"] is False

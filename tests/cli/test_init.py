@@ -104,7 +104,8 @@ def test_outside_a_project_json_is_one_document(empty):
     result = run("validate", "ke-staging", "--json")
     assert result.exit_code == 3
     document = json.loads(result.stdout)
-    assert document["ok"] is False and "sovereign init" in document["error"]
+    assert document["ok"] is False and document["exit_code"] == 3
+    assert "sovereign init" in document["problems"][0]["message"]
 
 
 def test_files_work_outside_any_project(empty):

@@ -62,10 +62,10 @@ def test_usage_errors_without_json_read_as_click_usage(tmp_path):
     assert result.exit_code == 2 and "Usage:" in result.output and "'nope' is not one of" in result.output
 
 
-def test_new_refusing_to_overwrite_is_json(tmp_path, monkeypatch):
-    monkeypatch.setenv("SOVEREIGN_COUNTRIES_DIR", str(tmp_path))
-    assert invoke("new", "KE", "--template", "expand", "--json").exit_code == 0
-    document = error_document(invoke("new", "KE", "--template", "expand", "--json"), 2)
+def test_new_refusing_to_overwrite_is_json(tmp_path):
+    out = ("--out", str(tmp_path))
+    assert invoke("new", "KE", "--template", "expand", *out, "--json").exit_code == 0
+    document = error_document(invoke("new", "KE", "--template", "expand", *out, "--json"), 2)
     assert document["problems"][0]["field"] == "--force"
 
 
