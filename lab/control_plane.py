@@ -120,7 +120,7 @@ class ControlPlane:
             "--authorization-mode", "Node,RBAC",
             "--enable-admission-plugins", "NodeRestriction",
             "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
-            "--service-account-key-file", str(pki / "sa.key"),
+            "--service-account-key-file", str(pki / "sa.pub"),
             "--service-account-signing-key-file", str(pki / "sa.key"),
             "--service-cluster-ip-range", SERVICE_CIDR,
             "--allow-privileged=true",
@@ -226,7 +226,7 @@ class ControlPlane:
             dead = [n for n in COMPONENTS if self.daemon(n).record.is_file() and self.daemon(n).pid() is None]
             if dead:
                 name = dead[0]
-                raise LabError(f"{name} exited while starting; last lines of its log:\n{self.daemon(name).log_tail()}")
+                raise LabError(f"{name} exited while starting; last lines of its log:\n{self.daemon(name).log_tail(4)}")
             time.sleep(0.3)
         raise LabError(f"{what} not ready after {timeout:.0f} s; logs in {self.dir / 'log'}")
 

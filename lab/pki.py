@@ -121,12 +121,18 @@ class LabCA:
             builder = builder.add_extension(x509.SubjectAlternativeName(alt), critical=False)
         return _save(self.dir, name, builder.sign(self._ca_key, hashes.SHA256()), key)
 
-    def service_account_key(self) -> Path:
-        """The key the API server signs service-account tokens with (and the controllers use)."""
-        path = self.dir / "sa.key"
-        if not path.is_file():
-            pem = _key().private_bytes(
+    def service_account_key(self) -> tuple[Path, Path]:
+        """The key pair the API server signs service-account tokens with (sa.key) and verifies
+        them with (sa.pub); the controller-manager signs with sa.key too."""
+        path, public = self.dir / "sa.key", self.dir / "sa.pub"
+        if not path.is_file() or not public.is_file():
+            key = _key()
+            pem = key.private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
             _write(path, pem, 0o600)
-        return path
+            pub = key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            _write(public, pub, 0o644)
+        return path, public
