@@ -120,7 +120,7 @@ def _clear_stale_locks(stack: str) -> list[str]:
         except (OSError, ValueError):
             continue
         pid, host = int(info.get("pid", 0)), info.get("hostname", "")
-        alive = host != socket.gethostname() or (pid > 0 and Path(f"/proc/{pid}").exists())
+        alive = host != socket.gethostname() or _running(pid)
         if alive:
             since = info.get("timestamp", "an unknown time")
             raise StackBusy(
@@ -130,6 +130,15 @@ def _clear_stale_locks(stack: str) -> list[str]:
         lock.unlink()
         removed.append(f"lock of a crashed run (pid {pid})")
     return removed
+
+
+def _running(pid: int) -> bool:
+    """A live process (a zombie is a run that has already died)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return pid > 0 and stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _pending_operations(stack: auto.Stack) -> int:
@@ -158,9 +167,16 @@ def run(
     stack = _stack(stack_name, env)
     started = time.monotonic()
 
+    errors: list[str] = []  # the engine's own error diagnostics: the reason a run failed
+
     def events(event: auto.events.EngineEvent) -> None:
+        data = _event_dict(event)
+        if data["kind"] == "diagnostic" and data.get("severity") == "error":
+            message = str(data.get("message", "")).strip()
+            if message and "program exited with non-zero exit code" not in message:
+                errors.append(message)
         if on_event is not None:
-            on_event(_event_dict(event))
+            on_event(data)
 
     common: dict[str, Any] = {"on_event": events, "color": "never"}
     changes: dict[str, int]
@@ -185,7 +201,7 @@ def run(
             destroy = stack.destroy(show_secrets=False, **common)
             changes = _counts(destroy.summary.resource_changes)
     except auto.CommandError as exc:
-        raise EngineError(_engine_message(exc)) from None
+        raise EngineError("\n".join(errors) if errors else _engine_message(exc)) from None
     return RunResult(operation, stack_name, changes, outputs, time.monotonic() - started, recovered)
 
 
