@@ -8,6 +8,7 @@ from rich.table import Table
 
 from cli.output import EnvironmentMissing, OperationFailed, console, emit_json, json_option
 from stacks.automation import EngineError, backend_dir, engine_environment
+from stacks.program import ALLOW_UNAPPROVED_ENV
 from toolchain import env as tool_env
 from toolchain import pins
 from toolchain.build import ToolchainError, install
@@ -58,7 +59,8 @@ def status_cmd(as_json: bool) -> None:
 @click.option("--stack", default="lab-staging", show_default=True,
               help="The stack you will run (decides whether the lab passphrase applies).")
 @click.option("--lab", "lab_name", metavar="NAME", help="Point the program at the lab NAME's Kubernetes.")
-def env_cmd(stack: str, lab_name: str | None) -> None:
+@click.option("--allow-unapproved", is_flag=True, help="As `sovereign up --allow-unapproved` (lab and staging stacks).")
+def env_cmd(stack: str, lab_name: str | None, allow_unapproved: bool) -> None:
     """Shell exports for running `pulumi` by hand exactly as `sovereign up` does:
 
         eval "$(sovereign tools env --lab default)"; pulumi up -s ke-staging
@@ -69,4 +71,6 @@ def env_cmd(stack: str, lab_name: str | None) -> None:
     except (ToolchainError, EngineError) as exc:
         raise EnvironmentMissing(str(exc)) from None
     variables["PULUMI_BACKEND_URL"] = backend_dir().resolve().as_uri()
+    if allow_unapproved:
+        variables[ALLOW_UNAPPROVED_ENV] = "1"
     click.echo(tool_env.shell_exports(variables))

@@ -116,10 +116,9 @@ def test_up_creates_the_plan_of_record_and_a_second_up_changes_nothing(kube_lab)
 
 
 def test_pulumi_by_hand_after_tools_env_sees_the_same_stack(kube_lab):
-    exports = sovereign("tools", "env", "--stack", STACK, "--lab", kube_lab.name, env=kube_lab.env)
+    exports = sovereign("tools", "env", "--stack", STACK, "--lab", kube_lab.name, "--allow-unapproved", env=kube_lab.env)
     assert exports.returncode == 0, exports.stderr
-    allow = "export SOVEREIGN_ALLOW_UNAPPROVED=1"  # as `sovereign preview --allow-unapproved` does
-    script = f"{exports.stdout}\n{allow}\npulumi preview -s {STACK} --expect-no-changes --non-interactive --color never"
+    script = f"{exports.stdout}\npulumi preview -s {STACK} --expect-no-changes --non-interactive --color never"
     result = subprocess.run(["bash", "-c", script], env=kube_lab.env, capture_output=True, text=True, timeout=300,
                             check=False, cwd=Path(__file__).resolve().parents[2])
     kube_lab.transcript.append(result.stdout + result.stderr)
