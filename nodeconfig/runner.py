@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -136,7 +137,10 @@ def run_playbook(
     hosts: dict[str, HostResult] = {}
     lock = threading.Lock()
     stop: list[str] = []  # set once: why every shard must stop
-    interrupted = signal_handler()  # Ctrl-C / SIGTERM stop every shard (None off the main thread)
+    # Ctrl-C / SIGTERM stop every shard while the run lasts (None off the main thread); the
+    # handlers that were there before come back afterwards, so Ctrl-C works as usual again.
+    previous = _signal_handlers()
+    interrupted = signal_handler()
 
     def cancel() -> bool:
         return bool(stop) or bool(interrupted and interrupted())
@@ -185,6 +189,8 @@ def run_playbook(
             _merge_stats(shard.name, runner, hosts)
     finally:
         shutil.rmtree(secrets_dir, ignore_errors=True)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
     return RunResult(
         run_dir=run_dir,
         profile=profile.name,
@@ -194,6 +200,12 @@ def run_playbook(
         seconds=time.monotonic() - started,
         stopped=stop[0] if stop else None,
     )
+
+
+def _signal_handlers() -> dict[signal.Signals, Any]:
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
 
 
 def _memory_dir() -> str | None:
