@@ -49,8 +49,8 @@ demo: tools report-tools
 	@echo
 	@echo "plans, reports: $(OUT)/<stack>/plan.{json,txt}, $(OUT)/<stack>/report.<lang>.{html,pdf}"
 	@echo "lab:            sovereign lab status   (kubeconfig: ~/.local/state/sovereign/lab/default/kube/kubeconfig)"
-	@echo "stack:          sovereign preview $(DEMO_STACK) --lab default --expect-no-changes"
-	@echo "by hand:        eval \"\$$(.venv/bin/sovereign tools env --lab default)\"; pulumi stack output -s $(DEMO_STACK)"
+	@echo "stack:          sovereign preview $(DEMO_STACK) --lab default --allow-unapproved --expect-no-changes"
+	@echo "by hand:        eval \"\$$(.venv/bin/sovereign tools env --lab default --allow-unapproved)\"; pulumi stack output -s $(DEMO_STACK)"
 	@echo "tear down:      sovereign destroy $(DEMO_STACK) --lab default --yes; sovereign lab down"
 
 ## test: every tier — fast tests, then the real lab tier (LXC nodes over SSH; needs root)
