@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import tempfile
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 from lab import paths
 from lab.errors import LabEnvironmentError
 from lab.host import run
+from lab.processes import pid_from_file, terminate
 
 PACKAGE = "apt-cacher-ng"
 # Its libraries that a minimal Debian 12 host may lack (the rest come with any host: libc, libssl, ...).
@@ -67,7 +67,7 @@ def start(octet: int, gateway: str, store: Path, cache: Path | None = None) -> N
     memory); pid, socket and logs under /run, like the lab's other services."""
     base = _dir(octet)
     pid = base / "pid"
-    if _running(pid):
+    if _pid(pid):
         return
     daemon = binary(cache)
     root = _root(cache)
@@ -89,7 +89,7 @@ def start(octet: int, gateway: str, store: Path, cache: Path | None = None) -> N
     command: list[str | Path] = [daemon, "-c", root / "etc/apt-cacher-ng", *(f"{k}={v}" for k, v in settings.items())]
     run(command, what="start the lab's apt-cacher-ng", env=env)
     for _ in range(50):
-        if _running(pid):
+        if _pid(pid):
             return
         time.sleep(0.1)
     raise LabEnvironmentError(f"the lab's apt-cacher-ng did not start (logs in {base / 'log'})")
@@ -97,34 +97,11 @@ def start(octet: int, gateway: str, store: Path, cache: Path | None = None) -> N
 
 def stop(octet: int) -> None:
     base = _dir(octet)
-    number = _running(base / "pid")
+    number = _pid(base / "pid")
     if number:
-        os.kill(number, signal.SIGTERM)
-        for _ in range(50):
-            if not _alive(number):
-                break
-            time.sleep(0.1)
-        else:
-            os.kill(number, signal.SIGKILL)
+        terminate(number, "apt-cacher-ng")
     shutil.rmtree(base, ignore_errors=True)
 
 
-def _running(pid: Path) -> int | None:
-    try:
-        number = int(pid.read_text().strip())
-    except (OSError, ValueError):
-        return None
-    return number if _alive(number) else None
-
-
-def _alive(number: int) -> bool:
-    try:
-        os.kill(number, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a recycled pid is not our apt-cacher-ng
-        return b"apt-cacher-ng" in Path(f"/proc/{number}/cmdline").read_bytes()
-    except OSError:
-        return False
+def _pid(pid_file: Path) -> int | None:
+    return pid_from_file(pid_file, "apt-cacher-ng")

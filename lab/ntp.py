@@ -8,9 +8,7 @@ installed, so the host gets no chrony service of its own.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import tempfile
 import time
 from pathlib import Path
@@ -18,6 +16,7 @@ from pathlib import Path
 from lab import paths
 from lab.errors import LabEnvironmentError
 from lab.host import run
+from lab.processes import pid_from_file, terminate
 
 PACKAGE = "chrony"
 
@@ -51,7 +50,7 @@ def _files(octet: int) -> tuple[Path, Path]:
 
 def start(octet: int, gateway: str, subnet: str, cache: Path | None = None) -> None:
     conf, pid = _files(octet)
-    if _running(pid):
+    if _pid(pid):
         return
     conf.parent.mkdir(parents=True, exist_ok=True)
     conf.write_text(
@@ -60,7 +59,7 @@ def start(octet: int, gateway: str, subnet: str, cache: Path | None = None) -> N
     )
     run([chronyd(cache), "-x", "-u", "root", "-f", conf], what="start the lab's chronyd")
     for _ in range(50):
-        if _running(pid):
+        if _pid(pid):
             return
         time.sleep(0.1)
     raise LabEnvironmentError(f"the lab's chronyd did not start (config {conf})")
@@ -68,35 +67,12 @@ def start(octet: int, gateway: str, subnet: str, cache: Path | None = None) -> N
 
 def stop(octet: int) -> None:
     conf, pid = _files(octet)
-    number = _running(pid)
+    number = _pid(pid)
     if number:
-        os.kill(number, signal.SIGTERM)
-        for _ in range(50):
-            if not _alive(number):
-                break
-            time.sleep(0.1)
-        else:
-            os.kill(number, signal.SIGKILL)
+        terminate(number, "chronyd")
     for path in (conf, pid, conf.with_suffix(".drift")):
         path.unlink(missing_ok=True)
 
 
-def _running(pid: Path) -> int | None:
-    try:
-        number = int(pid.read_text().strip())
-    except (OSError, ValueError):
-        return None
-    return number if _alive(number) else None
-
-
-def _alive(number: int) -> bool:
-    try:
-        os.kill(number, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a recycled pid is not our chronyd
-        return b"chronyd" in Path(f"/proc/{number}/cmdline").read_bytes()
-    except OSError:
-        return False
+def _pid(pid_file: Path) -> int | None:
+    return pid_from_file(pid_file, "chronyd")

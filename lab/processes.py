@@ -1,9 +1,11 @@
-"""Long-running lab daemons (etcd, the control plane, kwok): started detached, found again, stopped.
+"""Long-running lab daemons: started detached, found again, stopped.
 
-Each daemon runs in its own session (so `sovereign` can exit and the lab keeps running), logs to
-`<lab>/kube/log/<name>.log`, and is recorded in `<lab>/kube/run/<name>.json` with its pid and the
-kernel's start time of that pid, so a recycled pid is never mistaken for the daemon, and `down`
-never signals a stranger.
+Daemons the lab starts itself (etcd, the control plane, kwok: `Daemon`) run in their own session
+(so `sovereign` can exit and the lab keeps running), log to `<lab>/kube/log/<name>.log`, and are
+recorded in `<lab>/kube/run/<name>.json` with their pid and the kernel's start time of that pid,
+so a recycled pid is never mistaken for the daemon and `down` never signals a stranger. Daemons
+that fork and write their own pid file (chronyd, apt-cacher-ng) are found with `pid_from_file`
+and stopped with `terminate`, which check the command line for the same reason.
 """
 
 from __future__ import annotations
@@ -112,3 +114,36 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         pass
+
+
+def pid_from_file(pid_file: Path, command: str) -> int | None:
+    """The pid in a daemon's own pid file, if that process is alive and is `command`."""
+    try:
+        number = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return number if is_running(number, command) else None
+
+
+def is_running(number: int, command: str) -> bool:
+    try:
+        os.kill(number, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a recycled pid is not our daemon
+        return command.encode() in Path(f"/proc/{number}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def terminate(number: int, command: str, timeout: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL after `timeout` seconds."""
+    os.kill(number, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not is_running(number, command):
+            return
+        time.sleep(0.1)
+    os.kill(number, signal.SIGKILL)
