@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cli.output import EnvironmentMissing, OperationFailed, console, emit_json
@@ -78,6 +79,14 @@ def render(result: RunResult, out: Console) -> None:
     for op, count in sorted(result.changes.items()):
         table.add_row(op, str(count))
     out.print(table)
+    labels = result.node_labels
+    if labels is not None:
+        if labels["drift"]:
+            out.print(f"[yellow]node labels differ from the design on {len(labels['drift'])} node(s):[/yellow]")
+            for line in labels["drift"][:20]:
+                out.print(f"  {escape(line)}")
+        else:
+            out.print(f"node labels: {labels['checked']} design nodes carry their site, SU, rack and GPU labels")
     approval = result.outputs.get("approval")
     if approval:
         if approval.get("approved"):

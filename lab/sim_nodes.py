@@ -88,3 +88,27 @@ def ensure_nodes(api: KubeApi, site: SiteDesign, gpu_nodes: int) -> tuple[int, i
 
 def simulated_nodes(api: KubeApi) -> list[dict[str, Any]]:
     return list(api.get("/api/v1/nodes", labelSelector=f"{SIMULATED}=true")["items"])
+
+
+def label_drift(api: KubeApi, site: SiteDesign) -> tuple[int, list[str]]:
+    """Compare every design node in the cluster with the labels the design gives it.
+
+    Returns (nodes checked, one line per node whose topology or GPU labels differ or are
+    missing). Nodes the design does not name are not checked: a site runs other machines too.
+    """
+    wanted = {obj["metadata"]["name"]: obj["metadata"]["labels"] for obj in node_objects(site, site.nodes.gpu)}
+    checked, drift = 0, []
+    for node in api.get("/api/v1/nodes")["items"]:
+        name = node["metadata"]["name"]
+        if name not in wanted:
+            continue
+        checked += 1
+        have = node["metadata"].get("labels", {})
+        wrong = sorted(k for k, v in wanted[name].items() if k.startswith(_CHECKED) and have.get(k) != v)
+        if wrong:
+            drift.append(f"{name}: " + ", ".join(f"{k}={have.get(k, '(missing)')} (design: {wanted[name][k]})"
+                                                 for k in wrong))
+    return checked, drift
+
+
+_CHECKED = ("sovereign.io/", "topology.kubernetes.io/", "nvidia.com/gpu.product", "nvidia.com/gpu.count")

@@ -52,10 +52,12 @@ class RunResult:
     outputs: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     recovered: list[str] = field(default_factory=list)  # what was cleaned up from a crashed run
+    node_labels: dict[str, Any] | None = None  # after `up --lab`: design labels checked on the nodes
 
     def to_json(self) -> dict[str, Any]:
         return {"ok": True, "operation": self.operation, "stack": self.stack, "changes": self.changes,
-                "outputs": self.outputs, "seconds": round(self.seconds, 1), "recovered": self.recovered}
+                "outputs": self.outputs, "seconds": round(self.seconds, 1), "recovered": self.recovered,
+                "node_labels": self.node_labels}
 
 
 def backend_dir() -> Path:
@@ -202,7 +204,27 @@ def run(
             changes = _counts(destroy.summary.resource_changes)
     except auto.CommandError as exc:
         raise EngineError("\n".join(errors) if errors else _engine_message(exc)) from None
-    return RunResult(operation, stack_name, changes, outputs, time.monotonic() - started, recovered)
+    result = RunResult(operation, stack_name, changes, outputs, time.monotonic() - started, recovered)
+    if operation == "up" and lab is not None:
+        result.node_labels = _check_node_labels(stack_name, lab)
+    return result
+
+
+def _check_node_labels(stack_name: str, lab: str) -> dict[str, Any]:
+    """Nodes are not Pulumi resources (a site has thousands); their design labels are checked
+    against the API server after each `up` instead, and any drift is reported."""
+    from lab.sim_nodes import label_drift
+    from stacks.design.loader import load_and_design
+
+    _, planned = load_and_design(stack_name)
+    site = os.environ.get("SOVEREIGN_CLUSTER_SITE")
+    cp = ControlPlane(lab, lab_paths.lab_dir(lab_paths.lab_name(lab)))
+    site_file = cp.dir / "site.json"
+    if site_file.is_file():
+        site = json.loads(site_file.read_text())["site"]
+    design = next((s for s in planned.sites if s.site == site), planned.sites[0])
+    checked, drift = label_drift(cp.api(), design)
+    return {"site": design.site, "checked": checked, "drift": drift}
 
 
 def _counts(changes: Any) -> dict[str, int]:

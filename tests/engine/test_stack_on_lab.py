@@ -98,6 +98,7 @@ def test_up_creates_the_plan_of_record_and_a_second_up_changes_nothing(kube_lab)
     result = up_json(kube_lab)
     assert result["outputs"]["approval"]["allow_unapproved"] is True
     assert result["outputs"]["approval"]["approved"] is False
+    assert result["node_labels"]["checked"] == 64 + 3 and result["node_labels"]["drift"] == []
     assert result["changes"].get("create", 0) >= 3
     _, planned = load_and_design(STACK)
     site = planned.sites[0]
@@ -221,3 +222,16 @@ def test_no_secret_appears_in_outputs_logs_or_plaintext_state(kube_lab):
         creds = kube_lab.lab.control_plane.admin_credentials()
         KubeApi(Credentials(creds.host, creds.port, creds.ca, kube_lab.lab.control_plane.pki_dir / "apiserver.crt",
                             kube_lab.lab.control_plane.pki_dir / "apiserver.key")).get("/api/v1/nodes")
+
+
+def test_up_reports_nodes_whose_labels_drifted_from_the_design(kube_lab):
+    node = kube_lab.api.get("/api/v1/nodes", labelSelector="nvidia.com/gpu.present=true")["items"][0]
+    name, rack = node["metadata"]["name"], node["metadata"]["labels"]["sovereign.io/rack"]
+    patch = {"metadata": {"labels": {"sovereign.io/rack": "9999"}}}
+    kube_lab.api.request("PATCH", f"/api/v1/nodes/{name}", patch, content_type="application/merge-patch+json")
+    try:
+        drift = up_json(kube_lab)["node_labels"]["drift"]
+        assert len(drift) == 1 and drift[0].startswith(f"{name}: sovereign.io/rack=9999 (design: ")
+    finally:
+        original = {"metadata": {"labels": {"sovereign.io/rack": rack}}}
+        kube_lab.api.request("PATCH", f"/api/v1/nodes/{name}", original, content_type="application/merge-patch+json")
