@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -48,3 +49,4 @@ def test_lab_up_status_down_through_the_cli_leaves_nothing():
     assert not lab_dir.exists()
     again = cli("down")
     assert again.returncode == 0 and json.loads(again.stdout)["removed"] == []
+    shutil.rmtree(state)
