@@ -77,19 +77,16 @@ class Daemon:
         return proc.pid
 
     def stop(self, timeout: float = 10.0) -> None:
+        try:  # a daemon that already died is a zombie of ours when we started it: collect it
+            _reap(int(json.loads(self.record.read_text())["pid"]))
+        except (OSError, ValueError, KeyError):
+            pass
         pid = self.pid()
         if pid is not None:
             _signal_group(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while self.pid() is not None and time.monotonic() < deadline:
-                _reap(pid)
-                time.sleep(0.1)
-            if self.pid() is not None:
+            if not _wait_gone(pid, timeout):
                 _signal_group(pid, signal.SIGKILL)
-                while self.pid() is not None and time.monotonic() < deadline + 5:
-                    _reap(pid)
-                    time.sleep(0.1)
-            _reap(pid)
+                _wait_gone(pid, 5.0)
         self.record.unlink(missing_ok=True)
 
     def log_tail(self, lines: int = 15) -> str:
@@ -106,6 +103,23 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         pass
     except PermissionError:
         os.kill(pid, sig)
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    """True once the process is gone: reaped here when it is our child (tests, the demo start
+    daemons in-process), else left to its parent as soon as it is a zombie."""
+    deadline = time.monotonic() + timeout
+    while True:
+        _reap(pid)
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return True
+        if fields[0] == "Z" and int(fields[1]) != os.getpid():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
 
 
 def _reap(pid: int) -> None:

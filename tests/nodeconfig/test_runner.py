@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from nodeconfig.configure import with_reboot
 from nodeconfig.runner import REBOOT_FACT, HostResult, _collector
+from nodeconfig.settings import SshAccess
 
 
 def _ok(host: str, facts: dict) -> dict:
@@ -14,7 +16,8 @@ def _ok(host: str, facts: dict) -> dict:
 
 def test_reboot_required_is_the_last_word_of_nvidia_host() -> None:
     hosts: dict[str, HostResult] = {}
-    handle = _collector("su01", hosts, threading.Lock(), None)
+    access = SshAccess(ssh_config=Path("/nonexistent/ssh_config"), control_path="/run/x/%C", known_hosts=(), lab=True)
+    handle = _collector("su01", hosts, threading.Lock(), None, access, [], {})
     handle(_ok("gpu1", {REBOOT_FACT: True}))  # driver installed, not loaded
     handle(_ok("gpu2", {REBOOT_FACT: True}))
     handle(_ok("gpu2", {REBOOT_FACT: False}))  # then rebooted by the run
