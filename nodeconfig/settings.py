@@ -10,15 +10,15 @@ import os
 import shlex
 import sys
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
+from stacks.design.assets import asset_dir
 from stacks.design.project import current_project_or_none
 
 # Shipped inside the package (a wheel has no source tree around it); a plain directory on disk,
 # since ansible-playbook reads them by path.
-ROLES_PATH = Path(str(resources.files("sovereign_roles")))
-PLAYBOOKS = Path(str(resources.files("sovereign_playbooks")))
+ROLES_PATH = asset_dir("roles")
+PLAYBOOKS = asset_dir("playbooks")
 
 
 def roles_path() -> str:

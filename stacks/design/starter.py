@@ -13,8 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from functools import cache
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -24,6 +22,7 @@ from babel.languages import get_official_languages
 from babel.numbers import get_territory_currencies
 from pydantic import TypeAdapter, ValidationError
 
+from stacks.design.assets import asset_dir
 from stacks.design.partnership import (
     Capacity,
     Cooling,
@@ -42,7 +41,7 @@ from stacks.design.partnership import (
 )
 
 # Shipped inside the package, found the same way from a checkout and from an installed wheel.
-TEMPLATES_DIR = Path(str(resources.files("sovereign_templates")))
+TEMPLATES_DIR = asset_dir("templates")
 TEMPLATE_FILE = "stack.yaml.j2"
 DEFAULT_ENV = "staging"
 DEFAULT_SITE = "site-1"
