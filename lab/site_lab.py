@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from lab import paths
+from lab.chart_mirror import ChartMirror
+from lab.chart_repo import default_source
 from lab.control_plane import ControlPlane
 from lab.errors import LabInputError
 from lab.host import Progress, remove_tree
@@ -33,6 +35,7 @@ class SiteLab:
         self._state_root = state_root
         self.say: Progress = progress or (lambda _m: None)
         self.control_plane = ControlPlane(self.name, self.dir, self.say)
+        self.chart_mirror = ChartMirror(self.dir, self.name)
 
     @property
     def kubeconfig(self) -> Path:
@@ -41,7 +44,8 @@ class SiteLab:
     def _nodes(self) -> NodeLab:
         return NodeLab(self.name, state_root=self._state_root, progress=self.say)
 
-    def up(self, *, stack: str, site: str | None = None, gpu_nodes: int = 64, ssh_nodes: int = 0) -> dict[str, Any]:
+    def up(self, *, stack: str, site: str | None = None, gpu_nodes: int = 64, ssh_nodes: int = 0,
+           charts: Path | None = None) -> dict[str, Any]:
         try:
             _, planned = load_and_design(stack)
         except InputError as exc:
@@ -60,6 +64,14 @@ class SiteLab:
         self.control_plane.up()
         created, present = ensure_nodes(self.control_plane.api(), site_design, gpu_nodes)
         self.say(f"simulated nodes: {created} created, {present} already there")
+        source = charts or default_source()
+        if source is None:
+            raise LabInputError(
+                "no charts to mirror: pass --charts DIR (a folder of unpacked Helm charts, e.g. shared/charts) "
+                "or set SOVEREIGN_CHARTS; the lab, like an air-gapped site, installs charts only from its mirror"
+            )
+        self.say(f"chart mirror: packaging the charts of {source}")
+        self.chart_mirror.up(source)
         record = {"stack": stack, "site": site_design.site, "gpu_nodes": gpu_nodes, "platform": site_design.platform}
         (self.control_plane.dir / "site.json").write_text(json.dumps(record, indent=2))
         return self.status()
@@ -85,6 +97,7 @@ class SiteLab:
                     "ready": sum(_ready(n) for n in sims),
                 }
             data["kubernetes"] = kube
+            data["chart_mirror"] = self.chart_mirror.status()
         if os.geteuid() == 0:
             nodes = self._nodes().status()
             data["nodes"] = nodes.to_json() if nodes.exists else None
@@ -92,6 +105,10 @@ class SiteLab:
 
     def down(self) -> list[str]:
         removed: list[str] = []
+        if self.chart_mirror.dir.exists():
+            self.chart_mirror.down()
+            remove_tree(self.chart_mirror.dir)
+            removed.append("chart mirror")
         if self.control_plane.exists() or self.control_plane.dir.exists():
             self.control_plane.down()
             remove_tree(self.control_plane.dir)

@@ -26,8 +26,10 @@ from typing import Any
 from pulumi import automation as auto
 
 from lab import paths as lab_paths
+from lab.chart_mirror import ChartMirror
 from lab.control_plane import ControlPlane
 from stacks.design.project import current_project
+from stacks.platform import MIRROR_CA_ENV, MIRROR_ENV
 from toolchain import env as tool_env
 from toolchain import pins
 from toolchain.build import ToolchainError
@@ -85,6 +87,9 @@ def engine_environment(stack: str, lab: str | None) -> dict[str, str]:
         if not cp.exists():
             raise EngineError(f"lab {lab!r} has no Kubernetes; start it with `sovereign lab up --name {lab}`")
         env["SOVEREIGN_KUBECONFIG"] = str(cp.kubeconfig)
+        mirror = ChartMirror(cp.dir.parent, lab)
+        if mirror.exists():
+            env[MIRROR_ENV], env[MIRROR_CA_ENV] = mirror.url, str(mirror.ca)
         site_file = cp.dir / "site.json"
         if site_file.is_file():
             env["SOVEREIGN_CLUSTER_SITE"] = json.loads(site_file.read_text())["site"]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pulumi
 
+from stacks.chart_index import ChartUnavailable
 from stacks.components.cluster import Cluster, ClusterArgs
 from stacks.components.fabric import Fabric, FabricArgs
 from stacks.components.site import Site, SiteArgs
@@ -20,8 +21,9 @@ from stacks.design.loader import CONFIG_KEY, InputError, Problem, validate_mappi
 from stacks.design.partnership import Partnership
 from stacks.design.sizing import SizingErrors, design
 from stacks.design.summary import plan_summary, site_summary
+from stacks.platform import ChartSettings, build_platform
 
-OUTPUTS = ("country", "mode", "totals", "funding", "sites", "fabrics", "clusters")
+OUTPUTS = ("country", "mode", "totals", "funding", "sites", "fabrics", "clusters", "platform")
 ALLOW_UNAPPROVED_ENV = "SOVEREIGN_ALLOW_UNAPPROVED"
 
 
@@ -31,12 +33,13 @@ class ClusterTarget:
 
     site: str | None  # None: the partnership's first site
     kubeconfig: pulumi.Input[str]
+    charts: ChartSettings | None = None  # None: the cluster layer only, no platform charts
 
 
 def build(partnership: Partnership, cluster: ClusterTarget | None = None) -> dict[str, object]:
     planned = design(partnership)
     summary = plan_summary(partnership, planned)
-    sites, fabrics, clusters = {}, {}, {}
+    sites, fabrics, clusters, platforms = {}, {}, {}, {}
     cluster_site = (cluster.site or planned.sites[0].site) if cluster else None
     for site_design in planned.sites:
         site = Site(site_design.site, SiteArgs(design=site_design))
@@ -54,6 +57,10 @@ def build(partnership: Partnership, cluster: ClusterTarget | None = None) -> dic
                 pulumi.ResourceOptions(parent=site),
             )
             clusters[site_design.site] = built.summary
+            if cluster.charts is not None:
+                site_input = next(s for s in partnership.sites if s.name == site_design.site)
+                platforms[site_design.site] = build_platform(
+                    site_design.site, partnership, site_input, site_design, built.provider, cluster.charts, built)
     if cluster is not None and cluster_site not in clusters:
         raise InputError([Problem("stack config", None, "sovereign:clusterSite",
                                   f"no site {cluster_site!r} in the partnership")])
@@ -67,6 +74,7 @@ def build(partnership: Partnership, cluster: ClusterTarget | None = None) -> dic
         "sites": sites,
         "fabrics": fabrics,
         "clusters": clusters,
+        "platform": platforms,
     }
     for key in OUTPUTS:
         pulumi.export(key, outputs[key])
@@ -81,16 +89,17 @@ def cluster_target(config: pulumi.Config, partnership: Partnership) -> ClusterTa
     site = config.get("clusterSite") or os.environ.get("SOVEREIGN_CLUSTER_SITE") or None
     chosen = next((s for s in partnership.sites if s.name == site), partnership.sites[0])
     existing = chosen.existing.cluster if chosen.existing is not None else None
+    charts = ChartSettings.from_environment(config) if config.get_bool("platform") is not False else None
     secret = config.get_secret(existing.kubeconfig_secret if existing is not None else "kubeconfig")
     if secret is not None:
-        return ClusterTarget(site, secret)
+        return ClusterTarget(site, secret, charts)
     path = os.environ.get("SOVEREIGN_KUBECONFIG")
     if path:
         try:
             text = Path(path).read_text()
         except OSError as exc:
             raise InputError([Problem(path, None, "SOVEREIGN_KUBECONFIG", f"cannot read the kubeconfig: {exc}")]) from None
-        return ClusterTarget(site, pulumi.Output.secret(text))
+        return ClusterTarget(site, pulumi.Output.secret(text), charts)
     return None
 
 
@@ -125,6 +134,6 @@ def main() -> None:
         approval = approval_gate(stack, partnership, config)
         build(partnership, cluster_target(config, partnership))
         pulumi.export("approval", approval)
-    except (InputError, SizingErrors, ApprovalError) as exc:
+    except (InputError, SizingErrors, ApprovalError, ChartUnavailable) as exc:
         # The engine prints this message as is; a traceback would bury it.
         raise pulumi.RunError(str(exc)) from None

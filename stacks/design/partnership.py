@@ -152,6 +152,10 @@ class Sovereignty(Model):
     export_controls: list[str] = Field(
         default=[], description="constraints the build must respect, e.g. 'US EAR 3A090'"
     )
+    chart_mirror: str | None = Field(
+        default=None, pattern=r"^https://[^\s/]+(/\S*)?$",
+        description="in-country Helm chart repository; absent: the charts' public repositories",
+    )
 
     @field_validator("data_residency")
     @classmethod
@@ -235,6 +239,20 @@ class Existing(Model):
         return key
 
 
+class DriverMode(StrEnum):
+    OPERATOR = "operator"  # the GPU Operator's driver container owns the driver
+    HOST = "host"  # the nvidia_host role installs it; the operator leaves it alone
+
+
+class GpuDriver(Model):
+    """Who owns the GPU driver on a site's nodes: the node roles and the GPU Operator must agree."""
+
+    mode: DriverMode = DriverMode.OPERATOR
+    version: str | None = Field(default=None, pattern=r"^[0-9]+\.[0-9]+(\.[0-9]+)?$",
+                                description="exact driver version; absent: the GPU Operator release's default")
+    mig_strategy: Literal["none", "single", "mixed"] = "single"
+
+
 class Site(Model):
     name: Slug
     city: str = Field(min_length=1)
@@ -247,6 +265,7 @@ class Site(Model):
     networks: Networks
     capacity: Capacity
     ntp_servers: list[str] = []
+    gpu_driver: GpuDriver = GpuDriver()
     existing: Existing | None = None
 
     @model_validator(mode="after")
@@ -257,6 +276,24 @@ class Site(Model):
                                          f"{self.rack_positions:,} rack positions")]
             )
         return self
+
+
+class TenantKind(StrEnum):
+    AGENCY = "agency"
+    UNIVERSITY = "university"
+    RESEARCH = "research"
+    COMPANY = "company"
+
+
+class Tenant(Model):
+    """An agency or university that runs work on the national compute, within a GPU quota."""
+
+    # A namespace `tenant-<name>` carries it: a DNS label of at most 63 characters.
+    name: str = Field(pattern=r"^[a-z]([a-z0-9-]{0,48}[a-z0-9])?$", description="short name, e.g. 'knbs'")
+    title: str = Field(min_length=1, description="full name reviewers see")
+    kind: TenantKind
+    gpu_quota: Count = Field(ge=0, le=10_000_000, description="GPUs its workloads may request at once")
+    admins: list[str] = Field(default=[], description="user names (as the cluster authenticates them)")
 
 
 class Partnership(Model):
@@ -273,6 +310,7 @@ class Partnership(Model):
     sovereignty: Sovereignty
     sites: list[Site] = Field(min_length=1)
     approval: Approval | None = None  # who must sign a plan before `up` applies it (issue 14)
+    tenants: list[Tenant] = []
 
     @field_validator("country")
     @classmethod
@@ -324,6 +362,12 @@ class Partnership(Model):
                     (("sites", index, "existing"), f"site {site.name!r}: a greenfield site has no 'existing' assets")
                 )
         errors += _pools_disjoint_across_sites(self.sites)
+        named: dict[str, int] = {}
+        for index, tenant in enumerate(self.tenants):
+            if tenant.name in named:
+                errors.append((("tenants", index, "name"),
+                               f"tenant name {tenant.name!r} is already used by tenants[{named[tenant.name]}]"))
+            named.setdefault(tenant.name, index)
         if errors:
             raise LocatedErrors(errors)
         return self

@@ -41,7 +41,7 @@ def test_components_are_registered_with_type_tokens_and_parents(mocks):
         return pulumi.Output.from_input(None)
 
     run()
-    assert set(outputs) == {"country", "mode", "totals", "funding", "sites", "fabrics", "clusters"}
+    assert set(outputs) == {"country", "mode", "totals", "funding", "sites", "fabrics", "clusters", "platform"}
     assert outputs["clusters"] == {}  # no kubeconfig: the design layers only
     from stacks.design.sizing import design
 
