@@ -31,6 +31,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("preview", "preview"),
     ("refresh", "refresh"),
     ("destroy", "destroy"),
+    ("artifacts", "artifacts"),
 )
 
 

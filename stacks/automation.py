@@ -62,6 +62,9 @@ class RunResult:
                 "node_labels": self.node_labels}
 
 
+FORCE_ENV = "PULUMI_K8S_ENABLE_PATCH_FORCE"
+
+
 def backend_dir() -> Path:
     """The project's file backend, `<project>/.sovereign/pulumi`; `$SOVEREIGN_STATE` moves all
     state (lab, runs, this backend) elsewhere, as the tests do to stay apart from a developer's."""
@@ -164,6 +167,7 @@ def run(
     expect_no_changes: bool = False,
     allow_unapproved: bool = False,
     on_event: Callable[[dict[str, Any]], None] | None = None,
+    on_engine_event: Callable[[auto.events.EngineEvent], None] | None = None,
 ) -> RunResult:
     if operation not in OPERATIONS:
         raise ValueError(operation)
@@ -184,6 +188,8 @@ def run(
                 errors.append(message)
         if on_event is not None:
             on_event(data)
+        if on_engine_event is not None:
+            on_engine_event(event)
 
     common: dict[str, Any] = {"on_event": events, "color": "never"}
     changes: dict[str, int]
@@ -194,6 +200,10 @@ def run(
             # the cluster, drops the creates that did not happen, and keeps what exists.
             stack.refresh(clear_pending_creates=True, color="never", show_secrets=False)
             recovered.append("pending operations of a crashed run (refreshed)")
+        if recovered and operation == "up":
+            # Objects the crashed run created but never recorded carry its field managers; with
+            # server-side apply this run would conflict with itself. Force only in this recovery run.
+            stack.workspace.env_vars = {**stack.workspace.env_vars, FORCE_ENV: "true"}
         if operation == "up":
             up = stack.up(expect_no_changes=expect_no_changes or None, show_secrets=False, **common)
             changes = _counts(up.summary.resource_changes)
@@ -208,11 +218,21 @@ def run(
             destroy = stack.destroy(show_secrets=False, **common)
             changes = _counts(destroy.summary.resource_changes)
     except auto.CommandError as exc:
-        raise EngineError("\n".join(errors) if errors else _engine_message(exc)) from None
+        raise EngineError("\n".join(_reasons(errors)) if errors else _engine_message(exc)) from None
     result = RunResult(operation, stack_name, changes, outputs, time.monotonic() - started, recovered)
     if operation == "up" and lab is not None:
         result.node_labels = _check_node_labels(stack_name, lab)
     return result
+
+
+def _reasons(errors: list[str]) -> list[str]:
+    """The engine's error diagnostics without the program's Python traceback: when a resource
+    fails, the engine shuts its monitor down and the program dies with a traceback that says
+    nothing about why; the resource's own diagnostic does. A traceback alone keeps its last line."""
+    plain = [e for e in errors if "Traceback (most recent call last)" not in e]
+    if plain:
+        return plain
+    return [e.strip().splitlines()[-1] for e in errors]
 
 
 def _check_node_labels(stack_name: str, lab: str) -> dict[str, Any]:

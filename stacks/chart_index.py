@@ -67,6 +67,15 @@ def locate(pin: ChartPin, source: ChartSource) -> str:
     )
 
 
+def digest(pin: ChartPin, source: ChartSource) -> str | None:
+    """The sha256 the repository's index records for the pinned package, if it records one."""
+    locate(pin, source)
+    for entry in _index(source.repo, source.ca_file)["entries"].get(pin.name) or []:
+        if str(entry.get("version")) == pin.version:
+            return str(entry["digest"]) if entry.get("digest") else None
+    return None
+
+
 @dataclass(frozen=True)
 class ChartInfo:
     values: dict[str, Any]  # defaults, every bundled subchart's under its key, as Helm merges them

@@ -134,7 +134,7 @@ def test_a_gpu_job_runs_only_on_simulated_gpu_nodes_and_completes(kube_lab):
         "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "burn", "namespace": ns},
         "spec": {"completions": 4, "parallelism": 4, "backoffLimit": 0, "template": {"spec": {
             "restartPolicy": "Never",
-            "containers": [{"name": "cuda", "image": "nvcr.io/nvidia/cuda:12.4.1-base-ubuntu22.04",
+            "containers": [{"name": "cuda", "image": "registry.ai.go.ke/nvcr/nvidia/cuda:12.4.1-base-ubuntu22.04",
                             "resources": {"limits": {"nvidia.com/gpu": "4"}}}],
         }}},
     }
