@@ -28,8 +28,10 @@ from pulumi import automation as auto
 from lab import paths as lab_paths
 from lab.chart_mirror import ChartMirror
 from lab.control_plane import ControlPlane
+from stacks.design.loader import load
 from stacks.design.project import current_project
 from stacks.platform import MIRROR_CA_ENV, MIRROR_ENV
+from stacks.policy_config import PACK_DIR, write_policy_config
 from toolchain import env as tool_env
 from toolchain import pins
 from toolchain.build import ToolchainError
@@ -44,6 +46,10 @@ class EngineError(Exception):
 
 class StackBusy(EngineError):
     """Another run holds the stack's lock."""
+
+
+class PolicyViolation(EngineError):
+    """The mandatory policy pack refused the plan; the message lists each rule and resource."""
 
 
 @dataclass
@@ -179,9 +185,16 @@ def run(
     started = time.monotonic()
 
     errors: list[str] = []  # the engine's own error diagnostics: the reason a run failed
+    violations: list[str] = []  # mandatory policy violations: the reason a gated run failed
 
     def events(event: auto.events.EngineEvent) -> None:
         data = _event_dict(event)
+        policy = event.policy_event
+        if policy is not None and policy.enforcement_level == "mandatory":
+            where = (policy.resource_urn or "").rsplit("::", 1)[-1] or "the stack"
+            # The message repeats the policy's description on its first line; the reason follows.
+            reason = policy.message.strip().split("\n", 1)[-1].strip()
+            violations.append(f"policy {policy.policy_name} ({where}): {reason}")
         if data["kind"] == "diagnostic" and data.get("severity") == "error":
             message = str(data.get("message", "")).strip()
             if message and "program exited with non-zero exit code" not in message:
@@ -192,6 +205,11 @@ def run(
             on_engine_event(event)
 
     common: dict[str, Any] = {"on_event": events, "color": "never"}
+    gated: dict[str, Any] = {}
+    if operation in ("up", "preview"):
+        # The sovereignty policy pack: mandatory, so a violation fails the run before any change.
+        config = write_policy_config(load(stack_name), env.get(MIRROR_ENV), backend_dir().parent / "policy" / stack_name)
+        gated = {"policy_packs": [str(PACK_DIR)], "policy_pack_configs": [str(config)]}
     changes: dict[str, int]
     outputs: dict[str, Any] = {}
     try:
@@ -205,11 +223,11 @@ def run(
             # server-side apply this run would conflict with itself. Force only in this recovery run.
             stack.workspace.env_vars = {**stack.workspace.env_vars, FORCE_ENV: "true"}
         if operation == "up":
-            up = stack.up(expect_no_changes=expect_no_changes or None, show_secrets=False, **common)
+            up = stack.up(expect_no_changes=expect_no_changes or None, show_secrets=False, **gated, **common)
             changes = _counts(up.summary.resource_changes)
             outputs = {k: v.value for k, v in up.outputs.items() if not v.secret}
         elif operation == "preview":
-            preview = stack.preview(expect_no_changes=expect_no_changes or None, **common)
+            preview = stack.preview(expect_no_changes=expect_no_changes or None, **gated, **common)
             changes = _counts(preview.change_summary)
         elif operation == "refresh":
             refresh = stack.refresh(expect_no_changes=expect_no_changes or None, show_secrets=False, **common)
@@ -218,6 +236,8 @@ def run(
             destroy = stack.destroy(show_secrets=False, **common)
             changes = _counts(destroy.summary.resource_changes)
     except auto.CommandError as exc:
+        if violations:
+            raise PolicyViolation("the sovereignty policy pack refused the plan:\n" + "\n".join(violations)) from None
         raise EngineError("\n".join(_reasons(errors)) if errors else _engine_message(exc)) from None
     result = RunResult(operation, stack_name, changes, outputs, time.monotonic() - started, recovered)
     if operation == "up" and lab is not None:

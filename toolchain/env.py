@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,9 @@ def engine_env(backend_dir: Path, *, lab: bool) -> dict[str, str]:
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
         "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
+        # The policy pack names no virtualenv (it ships inside the package): it runs with this
+        # interpreter, which has pulumi-policy installed as a dependency of sovereign.
+        "PULUMI_PYTHON_CMD": sys.executable,
     }
     if lab and "PULUMI_CONFIG_PASSPHRASE" not in os.environ and "PULUMI_CONFIG_PASSPHRASE_FILE" not in os.environ:
         env["PULUMI_CONFIG_PASSPHRASE"] = LAB_PASSPHRASE

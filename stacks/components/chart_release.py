@@ -22,9 +22,23 @@ def namespace(name: str, resource: str, provider: k8s.Provider, parent: pulumi.R
     )
 
 
+CHART_RECORD_LABEL = "sovereign.io/record"  # value "chart": where an installed chart came from
+
+
 def chart(resource: str, pin: ChartPin, source: ChartSource, ns: k8s.core.v1.Namespace, values: dict[str, Any],
           provider: k8s.Provider, parent: pulumi.Resource, depends_on: list[pulumi.Resource] | None = None,
           ) -> k8s.helm.v4.Chart:
+    """The chart, and beside it a ConfigMap recording which chart, version and repository it came
+    from: readable by anyone with cluster access, and what the policy pack checks (a chart is a
+    component whose inputs policy packs do not see)."""
+    k8s.core.v1.ConfigMap(
+        f"{resource}-source",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=f"chart-{pin.name}", namespace=ns.metadata.name,
+            labels={"app.kubernetes.io/managed-by": "sovereign", CHART_RECORD_LABEL: "chart"}),
+        data={"chart": pin.name, "version": pin.version, "repository": source.repo, "upstream": pin.upstream},
+        opts=pulumi.ResourceOptions(parent=parent, provider=provider),
+    )
     return k8s.helm.v4.Chart(
         resource,
         chart=pin.name,

@@ -239,3 +239,36 @@ def test_a_chart_missing_from_the_mirror_is_a_clear_error(tmp_path: Path):
         assert f"chart {NETWORK_OPERATOR.name} {NETWORK_OPERATOR.version} is not in the chart mirror {mirror.url}" in message
     finally:
         mirror.down()
+
+
+def test_the_policy_pack_fails_a_preview_that_would_use_an_unmirrored_registry(kube_lab, tmp_path: Path):
+    """A country project whose partnership forgot the registry.k8s.io mirror: the chart's NFD image
+    would come from outside, and the mandatory policy pack stops the preview naming rule and resource."""
+    import sys
+
+    project = tmp_path / "country"
+    made = sovereign("init", str(project), "--json", env=kube_lab.env)
+    assert made.returncode == 0, made.stdout + made.stderr
+    (project / ".venv").symlink_to(Path(sys.executable).parents[1])  # the project's virtualenv: this one
+    text = (Path(__file__).resolve().parents[2] / "countries" / f"Pulumi.{STACK}.yaml").read_text()
+    text = "\n".join(line for line in text.splitlines()
+                     if "upstream: registry.k8s.io" not in line and not line.startswith("encryptionsalt"))
+    (project / "countries" / f"Pulumi.{STACK}.yaml").write_text(text + "\n")
+    refused = sovereign("--project", str(project), "preview", STACK, "--lab", kube_lab.name, "--allow-unapproved",
+                        "--json", env=kube_lab.env)
+    kube_lab.transcript.append(refused.stdout + refused.stderr)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    message = json.loads(refused.stdout)["problems"][0]["message"]
+    assert message.startswith("the sovereignty policy pack refused the plan:")
+    assert "policy images-from-mirrors" in message and "registry.k8s.io/nfd/node-feature-discovery" in message
+    assert "Traceback" not in refused.stdout + refused.stderr
+
+    # A partnership whose residency list leaves out its own country fails before anything else.
+    text = (project / "countries" / f"Pulumi.{STACK}.yaml").read_text().replace("data_residency: [KE]",
+                                                                                 "data_residency: [DE]")
+    (project / "countries" / f"Pulumi.{STACK}.yaml").write_text(text)
+    outside = sovereign("--project", str(project), "preview", STACK, "--lab", kube_lab.name, "--allow-unapproved",
+                        "--json", env=kube_lab.env)
+    assert outside.returncode == 1, outside.stdout + outside.stderr
+    message = json.loads(outside.stdout)["problems"][0]["message"]
+    assert "policy data-residency (the stack): site konza-1 is in KE, outside the data residency list (DE)" in message
