@@ -34,8 +34,9 @@ catalogs: venv
 	$(BIN)/python -m report.catalogs update
 
 ## demo: the main job on the embedded lab — plans and reports of every example country, the lab
-## (Kubernetes with 64 simulated GPU nodes + 3 Debian nodes), the staging stack applied by the real
-## engine, the lab's nodes configured and verified
+## (Kubernetes with 64 simulated GPU nodes, the chart mirror, 3 Debian nodes), the staging stack with
+## its platform layer (GPU/Network Operator, monitoring, tenants, policies) applied by the real
+## engine, what the country must mirror, the lab's nodes configured and verified
 DEMO_STACK ?= ke-staging
 demo: tools report-tools
 	$(BIN)/sovereign validate countries/Pulumi.*.yaml
@@ -44,6 +45,7 @@ demo: tools report-tools
 	for f in countries/Pulumi.*.yaml; do $(BIN)/sovereign report $$f --out $(OUT) > /dev/null || exit $$?; done
 	$(BIN)/sovereign lab up --stack $(DEMO_STACK) --gpu-nodes 64 --nodes 3
 	$(BIN)/sovereign up $(DEMO_STACK) --lab default --allow-unapproved
+	$(BIN)/sovereign artifacts $(DEMO_STACK) --lab default --allow-unapproved
 	$(BIN)/sovereign configure $(DEMO_STACK) --lab default
 	$(BIN)/sovereign verify $(DEMO_STACK) --lab default
 	@echo

@@ -126,3 +126,50 @@ def test_alert_rules_cover_the_gpu_and_fabric_faults():
             "NvlinkErrors", "NvlinkDown", "InfinibandLinkDown", "InfinibandErrors"} <= set(alerts)
     assert alerts["GpuMissing"]["expr"].endswith("< 8")
     assert all(r["labels"]["severity"] in {"critical", "warning"} for r in alerts.values())
+
+
+def _problems(data: dict) -> list:
+    import yaml
+
+    from stacks.design.loader import InputError, parse
+
+    with pytest.raises(InputError) as info:
+        parse(yaml.safe_dump({"config": {"sovereign:partnership": data}}, sort_keys=False), "p.yaml")
+    prefix = "config.sovereign:partnership."
+    for problem in info.value.problems:
+        assert problem.field.startswith(prefix), problem
+    return [type(p)(p.file, p.line, p.field.removeprefix(prefix), p.message) for p in info.value.problems]
+
+
+def _ke() -> dict:
+    import copy
+
+    import yaml
+
+    text = (Path(__file__).resolve().parents[2] / "countries" / "Pulumi.ke-staging.yaml").read_text()
+    return copy.deepcopy(yaml.safe_load(text)["config"]["sovereign:partnership"])
+
+
+def test_tenants_are_validated_each_at_its_own_field():
+    data = _ke()
+    data["tenants"].append({"name": "Bad_Name", "title": "x", "kind": "agency", "gpu_quota": 1})
+    data["tenants"].append({"name": "fine", "title": "x", "kind": "agency", "gpu_quota": "8"})
+    fields = {p.field for p in _problems(data)}
+    assert fields == {"tenants[3].name", "tenants[4].gpu_quota"}  # not a DNS label; a quoted number
+    data = _ke()
+    data["tenants"].append(dict(data["tenants"][0]))  # the same name twice
+    [problem] = _problems(data)
+    assert problem.field == "tenants[3].name" and "already used by tenants[0]" in problem.message
+
+
+def test_the_gpu_driver_block_is_validated():
+    data = _ke()
+    data["sites"][0]["gpu_driver"] = {"mode": "kernel", "version": "latest"}
+    fields = {p.field for p in _problems(data)}
+    assert {"sites[0].gpu_driver.mode", "sites[0].gpu_driver.version"} <= fields
+
+
+def test_a_chart_mirror_must_be_https():
+    data = _ke()
+    data["sovereignty"]["chart_mirror"] = "http://charts.example"
+    assert [p.field for p in _problems(data)] == ["sovereignty.chart_mirror"]
