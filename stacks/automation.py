@@ -191,7 +191,8 @@ def run(
         data = _event_dict(event)
         policy = event.policy_event
         if policy is not None and policy.enforcement_level == "mandatory":
-            where = (policy.resource_urn or "").rsplit("::", 1)[-1] or "the stack"
+            urn = policy.resource_urn or ""
+            where = "the stack" if not urn or "::pulumi:pulumi:Stack::" in urn else urn.rsplit("::", 1)[-1]
             # The message repeats the policy's description on its first line; the reason follows.
             reason = policy.message.strip().split("\n", 1)[-1].strip()
             violations.append(f"policy {policy.policy_name} ({where}): {reason}")
