@@ -96,6 +96,10 @@ def engine_environment(stack: str, lab: str | None) -> dict[str, str]:
         if not cp.exists():
             raise EngineError(f"lab {lab!r} has no Kubernetes; start it with `sovereign lab up --name {lab}`")
         env["SOVEREIGN_KUBECONFIG"] = str(cp.kubeconfig)
+        # A lab is disposable: one taken down without `destroy` took its objects with it. Its
+        # unreachable API server then drops them from the state instead of failing every run.
+        # Never for a real site, whose unreachable cluster must not be forgotten.
+        env["PULUMI_K8S_DELETE_UNREACHABLE"] = "true"
         mirror = ChartMirror(cp.dir.parent, lab)
         if mirror.exists():
             env[MIRROR_ENV], env[MIRROR_CA_ENV] = mirror.url, str(mirror.ca)

@@ -35,6 +35,7 @@ def test_lab_up_status_down_through_the_cli_leaves_nothing():
     assert data["healthy"] and data["simulated_nodes"]["gpu"] == 4
     lab_dir = state / "lab" / name
     ports = json.loads((lab_dir / "kube" / "kube.json").read_text())["ports"]
+    ports["chart_mirror"] = json.loads((lab_dir / "charts" / "mirror.json").read_text())["port"]
     assert any(str(lab_dir) in c for c in _cmdlines())
 
     status = cli("status")
