@@ -41,7 +41,7 @@ def platform(kube_lab):
 
 def test_the_operators_are_installed_with_the_partnerships_values(kube_lab, platform):
     api = kube_lab.api
-    partnership, planned = load_and_design(STACK)
+    _, planned = load_and_design(STACK)
     site = planned.sites[0]
     outputs = platform["outputs"]["platform"][site.site]
     assert outputs["gpu"]["chart"] == f"{GPU_OPERATOR.name} {GPU_OPERATOR.version}"
@@ -213,6 +213,30 @@ def test_a_second_up_changes_nothing_and_destroy_leaves_nothing(kube_lab, platfo
     leftovers = [r["metadata"]["name"] for r in api.get("/apis/rbac.authorization.k8s.io/v1/clusterroles")["items"]
                  if "operator" in r["metadata"]["name"] or "node-feature-discovery" in r["metadata"]["name"]]
     assert leftovers == []
+
+
+def test_an_object_someone_else_manages_is_reported_never_clobbered(kube_lab):
+    """Expand sites already run things: a namespace made by hand (here, as Helm would label it)
+    conflicts with the stack's; `up` stops naming it, and the object keeps its owner's values."""
+    api = kube_lab.api
+    api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {
+        "name": "nvidia-network-operator", "labels": {"app.kubernetes.io/managed-by": "Helm"}}})
+    try:
+        result = sovereign("up", STACK, "--lab", kube_lab.name, "--allow-unapproved", "--json", env=kube_lab.env)
+        kube_lab.transcript.append(result.stdout + result.stderr)
+        assert result.returncode == 1, result.stdout + result.stderr
+        message = json.loads(result.stdout)["problems"][0]["message"]
+        assert "konza-1-network-ns" in message and "conflict" in message.lower()
+        assert "Traceback" not in result.stdout + result.stderr
+        labels = api.get("/api/v1/namespaces/nvidia-network-operator")["metadata"]["labels"]
+        assert labels["app.kubernetes.io/managed-by"] == "Helm"
+    finally:
+        api.delete("/api/v1/namespaces/nvidia-network-operator")
+        wait_for(lambda: not api.exists("/api/v1/namespaces/nvidia-network-operator"), 120, "the namespace to go")
+    converged = sovereign("up", STACK, "--lab", kube_lab.name, "--allow-unapproved", "--json", env=kube_lab.env)
+    assert converged.returncode == 0, converged.stdout + converged.stderr
+    destroy = sovereign("destroy", STACK, "--lab", kube_lab.name, "--yes", "--json", env=kube_lab.env)
+    assert destroy.returncode == 0, destroy.stdout + destroy.stderr
 
 
 def test_a_chart_missing_from_the_mirror_is_a_clear_error(tmp_path: Path):
