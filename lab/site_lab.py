@@ -23,6 +23,7 @@ from lab.host import Progress, remove_tree
 from lab.nodes import NodeLab
 from lab.registry import Registry
 from lab.sim_nodes import ensure_nodes, simulated_nodes
+from stacks.design import atomic
 from stacks.design.loader import InputError, load_and_design
 
 
@@ -61,7 +62,7 @@ class SiteLab:
         created, present = ensure_nodes(self.control_plane.api(), site_design, gpu_nodes)
         self.say(f"simulated nodes: {created} created, {present} already there")
         record = {"stack": stack, "site": site_design.site, "gpu_nodes": gpu_nodes, "platform": site_design.platform}
-        (self.control_plane.dir / "site.json").write_text(json.dumps(record, indent=2))
+        atomic.write_file(self.control_plane.dir / "site.json", json.dumps(record, indent=2))
         return self.status()
 
     def status(self) -> dict[str, Any]:

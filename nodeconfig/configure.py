@@ -18,6 +18,7 @@ from nodeconfig import hostkeys
 from nodeconfig.inventory import Admin, build_inventory, design_hosts, lab_hosts, shards_for, site_vars
 from nodeconfig.runner import EventSink, RunResult, Shard, run_playbook
 from nodeconfig.settings import TUNED, Profile, SshAccess
+from stacks.design import atomic
 from stacks.design.loader import InputError, Problem, load_admins, load_and_design, load_secrets, resolve, stack_name
 from stacks.design.project import current_project_or_none
 
@@ -205,5 +206,5 @@ def write_inventory(target: Target) -> Path:
     """The target's inventory as a file (for verify and for people), beside its runs."""
     target.state_dir.mkdir(parents=True, exist_ok=True)
     path = target.state_dir / "inventory.yml"
-    path.write_text(yaml.safe_dump(target.inventory, sort_keys=False), encoding="utf-8")
+    atomic.write_file(path, yaml.safe_dump(target.inventory, sort_keys=False))
     return path
