@@ -52,7 +52,7 @@ def plan_target(
     spec, site_design = sites[site] if site else next(iter(sites.values()))
     if lab is None:
         admins = _stack_admins(ref)
-        hosts = design_hosts(site_design)
+        hosts = design_hosts(site_design, spec.networks.compute)
         state = _state_root() / "configure" / stack / spec.name
         design_keys = _stack_known_hosts(ref)
         access = SshAccess(

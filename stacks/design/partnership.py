@@ -14,7 +14,17 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 import pycountry
-from pydantic import BaseModel, ConfigDict, Field, Strict, StrictBool, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    Strict,
+    StrictBool,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from stacks.design.catalog import PLATFORMS
 from stacks.design.yamldoc import short_repr as _short
@@ -163,16 +173,34 @@ class Networks(Model):
     data: str = Field(description="in-band data/compute network pool (CIDR)")
     storage: str = Field(description="storage network pool (CIDR)")
     oob: str = Field(description="out-of-band (BMC) network pool (CIDR)")
+    compute: str | None = Field(
+        default=None,
+        description="compute fabric pool (CIDR), optional: split into one subnet per rail for the GPU nodes' IPoIB addresses",
+    )
     public: StrictBool = Field(default=False, description="true: the pools are the site's own public addresses")
 
-    @field_validator("data", "storage", "oob")
+    @field_validator("data", "storage", "oob", "compute")
     @classmethod
-    def _pool(cls, value: str) -> str:
-        return _cidr(value)
+    def _pool(cls, value: str | None) -> str | None:
+        return None if value is None else _cidr(value)
+
+    @model_serializer(mode="wrap")
+    def _without_unset_compute(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A site without a compute pool dumps as before it existed: plan digests, and so the
+        # approvals signed over them, do not change for designs that do not use it.
+        dumped = handler(self)
+        if self.compute is None:
+            dumped.pop("compute", None)
+        return dumped
+
+    def named(self) -> dict[str, str]:
+        """The pools this site sets, by name."""
+        pools = {"data": self.data, "storage": self.storage, "oob": self.oob}
+        return pools | ({"compute": self.compute} if self.compute is not None else {})
 
     @model_validator(mode="after")
     def _disjoint(self) -> Networks:
-        pools = {name: span(getattr(self, name)) for name in ("data", "storage", "oob")}
+        pools = {name: span(cidr) for name, cidr in self.named().items()}
         names = list(pools)
         for i, a in enumerate(names):
             for b in names[i + 1 :]:
@@ -389,8 +417,7 @@ def _pools_disjoint_across_sites(sites: list[Site]) -> list[tuple[tuple[Any, ...
     pools = sorted(
         (start, start - end, end, index, pool, cidr)
         for index, site in enumerate(sites)
-        for pool in ("data", "storage", "oob")
-        for cidr in [getattr(site.networks, pool)]
+        for pool, cidr in site.networks.named().items()
         for start, end in [span(cidr)]
     )
     errors = []
