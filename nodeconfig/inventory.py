@@ -85,6 +85,7 @@ def site_vars(partnership: Partnership, site: Site, design: SiteDesign, admins: 
         "baseline_admin_users": [{"name": a.name, "ssh_keys": list(a.ssh_keys)} for a in admins],
         "hardening_banner_authority": partnership.operating_authority,
         "time_sync_servers": list(site.ntp_servers),
+        **_log_collector_vars(site),
         "container_runtime_registry_mirrors": {
             r.upstream: [r.mirror] for r in partnership.sovereignty.registries
         },
@@ -92,6 +93,17 @@ def site_vars(partnership: Partnership, site: Site, design: SiteDesign, admins: 
         "nvidia_host_expected_gpu_model": platform.gpu_model,
         "infiniband_expected_rate_gbps": platform.fabric.link_gbps,
         "infiniband_link_layer": "Ethernet" if platform.fabric.kind is FabricKind.ROCE else "InfiniBand",
+    }
+
+
+def _log_collector_vars(site: Site) -> dict[str, Any]:
+    collector = site.log_collector
+    if collector is None:
+        return {}
+    return {
+        "hardening_remote_log_host": collector.host,
+        "hardening_remote_log_port": collector.port,
+        "hardening_remote_log_tls": collector.tls,
     }
 
 

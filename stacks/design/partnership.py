@@ -263,6 +263,15 @@ class Existing(Model):
         return key
 
 
+class LogCollector(Model):
+    """The site's log collector: every node forwards its journal and audit events there."""
+
+    host: str = Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9.:-]*$",
+                      description="name or address of the collector (syslog over TCP)")
+    port: Count = Field(default=6514, ge=1, le=65535, description="6514: syslog over TLS (RFC 5425)")
+    tls: StrictBool = Field(default=True, description="false only where the network to the collector is trusted")
+
+
 class Site(Model):
     name: Slug
     city: str = Field(min_length=1)
@@ -275,7 +284,16 @@ class Site(Model):
     networks: Networks
     capacity: Capacity
     ntp_servers: list[str] = []
+    log_collector: LogCollector | None = None
     existing: Existing | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_unset_collector(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # As Networks.compute: a site without a collector dumps (and digests) as before.
+        dumped = handler(self)
+        if self.log_collector is None:
+            dumped.pop("log_collector", None)
+        return dumped
 
     @model_validator(mode="after")
     def _existing_fits(self) -> Site:

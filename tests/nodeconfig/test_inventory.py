@@ -210,3 +210,22 @@ def test_gb200_counts_its_infiniband_rails_not_its_ethernet_storage_ports():
     assert gpu["infiniband_expected_port_count"] == 4
     assert gpu["infiniband_expected_hcas"] == ["mlx5_0", "mlx5_1", "mlx5_4", "mlx5_5"]
     assert gpu["infiniband_interfaces"][4]["mode"] == "roce"
+
+
+def test_the_sites_log_collector_reaches_hardening(write_stack, partnership_dict):
+    partnership_dict["sites"][0]["log_collector"] = {"host": "logs.site-a.example", "port": 6514}
+    partnership, planned = load_and_design(write_stack(partnership_dict))
+    group_vars = site_vars(partnership, partnership.sites[0], planned.sites[0], [])
+    assert (group_vars["hardening_remote_log_host"], group_vars["hardening_remote_log_port"],
+            group_vars["hardening_remote_log_tls"]) == ("logs.site-a.example", 6514, True)
+    partnership_dict["sites"][0]["log_collector"] = {"host": "logs example", "tls": "yes"}
+    with pytest.raises(InputError) as caught:
+        load_and_design(write_stack(partnership_dict))
+    fields = {p.field.removeprefix("config.sovereign:partnership.") for p in caught.value.problems}
+    assert {"sites[0].log_collector.host", "sites[0].log_collector.tls"} <= fields, fields
+
+
+def test_without_a_log_collector_nothing_is_forwarded(write_stack, partnership_dict):
+    partnership, planned = load_and_design(write_stack(partnership_dict))
+    assert "hardening_remote_log_host" not in site_vars(partnership, partnership.sites[0], planned.sites[0], [])
+    assert "log_collector" not in partnership.model_dump(mode="json")["sites"][0]  # digests as before
