@@ -35,12 +35,24 @@ class NodeProfile:
     nvswitch: bool  # NVSwitches on the node's baseboard: Fabric Manager (HGX)
     nvlsm: bool  # NVLink subnet manager beside Fabric Manager (HGX B200: NVSwitches off the PCI bus)
     imex: bool  # IMEX: GPU memory shared across the nodes of an NVL72 rack (GB200/GB300)
+    # Burn-in link figures the acceptance suite judges against (None: no constraint).
+    nvlinks_per_gpu: int | None = 18  # H100/H200 (NVLink 4) and Blackwell (NVLink 5) SXM: 18 links
+    gpu_pcie: tuple[int, int] | None = (5, 16)  # HGX GPUs: PCIe Gen5 x16 (datasheets: 128 GB/s)
+    hca_pcie: tuple[int, int] | None = (5, 16)  # ConnectX-7 / BlueField-3: PCIe Gen5 x16
 
     def role_vars(self) -> dict[str, Any]:
+        figures = {
+            "nvidia_host_expected_nvlinks_per_gpu": self.nvlinks_per_gpu,
+            **({"nvidia_host_expected_pcie_gen": self.gpu_pcie[0], "nvidia_host_expected_pcie_width": self.gpu_pcie[1]}
+               if self.gpu_pcie else {}),
+            **({"infiniband_expected_pcie_gen": self.hca_pcie[0], "infiniband_expected_pcie_width": self.hca_pcie[1]}
+               if self.hca_pcie else {}),
+        }
         return {
             "nvidia_host_nvswitch": "true" if self.nvswitch else "false",
             "nvidia_host_nvlsm_enabled": self.nvlsm,
             "nvidia_host_imex_enabled": self.imex,
+            **{k: v for k, v in figures.items() if v is not None},
         }
 
 
@@ -53,8 +65,10 @@ NODE_PROFILES: dict[str, NodeProfile] = {
     "hgx-h100-roce": NodeProfile(nvswitch=True, nvlsm=False, imex=False),
     "hgx-h200": NodeProfile(nvswitch=True, nvlsm=False, imex=False),
     "hgx-b200": NodeProfile(nvswitch=True, nvlsm=True, imex=False),
-    "gb200-nvl72": NodeProfile(nvswitch=False, nvlsm=False, imex=True),
-    "gb300-nvl72": NodeProfile(nvswitch=False, nvlsm=False, imex=True),
+    # Grace Blackwell GPUs reach the CPU over NVLink-C2C, not PCIe: no GPU PCIe figure to judge.
+    "gb200-nvl72": NodeProfile(nvswitch=False, nvlsm=False, imex=True, gpu_pcie=None),
+    # ConnectX-8 SuperNIC: PCIe Gen6 x16.
+    "gb300-nvl72": NodeProfile(nvswitch=False, nvlsm=False, imex=True, gpu_pcie=None, hca_pcie=(6, 16)),
 }
 
 

@@ -1,8 +1,8 @@
 """Burn-in evidence from a GPU node: ECC and row-remapping state, XID errors since boot, PCIe links.
 
 Parsers and judgements only (pure; fixtures in tests/fixtures/gpu/burnin/ are written from the
-formats NVIDIA documents, not recorded from hardware). Not wired into the acceptance run yet: the
-probes below are what a check module would collect.
+formats NVIDIA documents, not recorded from hardware). Wired into `verify` by burnin_checks (the
+probes below run on GPU nodes through the nvidia_host checks).
 
 Sources:
 - `nvidia-smi --help-query-gpu` (field names; "[N/A]" for fields a GPU does not support,

@@ -229,3 +229,12 @@ def test_without_a_log_collector_nothing_is_forwarded(write_stack, partnership_d
     partnership, planned = load_and_design(write_stack(partnership_dict))
     assert "hardening_remote_log_host" not in site_vars(partnership, partnership.sites[0], planned.sites[0], [])
     assert "log_collector" not in partnership.model_dump(mode="json")["sites"][0]  # digests as before
+
+
+@pytest.mark.parametrize(("stack", "gpu_pcie", "hca_pcie"), [("in-staging", 5, 5), ("ke-staging", None, 5)])
+def test_burnin_figures_reach_the_acceptance_suite(stack, gpu_pcie, hca_pcie):
+    from nodeconfig.acceptance.expectations import burnin_expectations
+
+    _, _, inventory = _inventory(stack)
+    expected = burnin_expectations(Vars(inventory["all"]["vars"]))
+    assert (expected.nvlinks_per_gpu, expected.gpu_pcie_gen, expected.hca_pcie_gen) == (18, gpu_pcie, hca_pcie)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from nodeconfig.acceptance.burnin_checks import IB_CHECKS as BURNIN_IB_CHECKS
 from nodeconfig.acceptance.expectations import ROLES
 from nodeconfig.acceptance.gpu_checks import CHECKS as GPU_CHECKS
 from nodeconfig.acceptance.ib_checks import CHECKS as IB_CHECKS
@@ -16,8 +17,8 @@ from nodeconfig.acceptance.report import VerifyReport
 from nodeconfig.acceptance.run import CHECKS_DIR, VerifyInputError, match_hosts, select_roles, verify, verify_local
 
 # The checks each module runs: the hardware findings, then the role's own.
-IB_MODULE = [*IB_CHECKS, "rdma_packages", "fabric_interfaces"]
-GPU_MODULE = [*GPU_CHECKS, "nouveau_blacklisted", "host_services"]
+IB_MODULE = [*IB_CHECKS, "rdma_packages", "fabric_interfaces", *BURNIN_IB_CHECKS]
+GPU_MODULE = [*GPU_CHECKS, "nouveau_blacklisted", "host_services", "ecc_errors", "xid", "gpu_pcie", "nvlink", "pcie_acs"]
 
 INVENTORY = {
     "all": {
