@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from nodeconfig.acceptance import burnin_facts as bf
 from nodeconfig.acceptance import os_checks as oc
 from nodeconfig.acceptance.burnin_checks import GPU_BURNIN_PROBES, gpu_burnin_findings
 from nodeconfig.acceptance.expectations import Vars, burnin_expectations, gpu_expectations
@@ -118,3 +119,23 @@ def test_nvlink(burnin: list[Finding], conclude: Conclude) -> None:
 
 def test_pcie_acs(burnin: list[Finding], conclude: Conclude) -> None:
     conclude(select(burnin, "pcie_acs"))
+
+
+# --- The functional tier (`sovereign verify --burn-in`) ---
+
+
+@pytest.mark.burn_in
+def test_dcgm_diag(host: Any, node_vars: Vars, conclude: Conclude) -> None:
+    """DCGM's level-3 diagnostic (memory, PCIe bandwidth, targeted stress and power) on every GPU."""
+    expected = gpu_expectations(node_vars)
+    if expected.count == 0:
+        conclude([passed("dcgm_diag", "no GPUs expected")])
+        return
+    out = collect(host, {"diag": bf.DIAG_PROBE})["diag"]
+    if out.missing:
+        conclude([failed("dcgm_diag", "dcgmi is not installed (DCGM: nvidia_host_dcgm_enabled, or the GPU Operator's)")])
+        return
+    try:
+        conclude(bf.diag_findings(bf.parse_dcgm_diag(out.stdout)))
+    except bf.BurnInParseError as exc:
+        conclude([failed("dcgm_diag", f"exit status {out.rc}: {exc}")])

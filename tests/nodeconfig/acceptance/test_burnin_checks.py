@@ -159,3 +159,17 @@ def test_expectations_come_from_the_roles_variables():
     assert burnin_expectations(Vars({})) == BurnInExpectations()
     v = Vars({"nvidia_host_expected_nvlinks_per_gpu": 18, "infiniband_expected_firmware": "28.39.1002"})
     assert burnin_expectations(v) == BurnInExpectations(nvlinks_per_gpu=18, hca_firmware="28.39.1002")
+
+
+def test_dcgm_diag_parses_both_top_level_keys_and_names_the_failing_gpu():
+    from nodeconfig.acceptance import burnin_facts as bf
+
+    results = bf.parse_dcgm_diag((GPU / "dcgm-diag-r3-pass.json").read_text())
+    assert len(results) == 9 + 8 + 16 + 24 and {r.status for r in results} == {"pass", "skip"}
+    (finding,) = bf.diag_findings(results)
+    assert finding.ok and "(Diagnostic skip)" in finding.message
+    (finding,) = bf.diag_findings(bf.parse_dcgm_diag((GPU / "dcgm-diag-r3-fail.json").read_text()))
+    assert not finding.ok
+    assert finding.message == "Hardware/GPU Memory GPU 3: Error using CUDA API cudaMalloc (2) [GPU 3]"
+    with pytest.raises(bf.BurnInParseError):
+        bf.parse_dcgm_diag("Error: unable to connect to host engine")
