@@ -43,6 +43,7 @@ class TlsCollector:
         self.server = socket.create_server((address, 0))
         self.port = self.server.getsockname()[1]
         self.received = bytearray()
+        self.connections = 0  # TCP connections accepted, whether or not TLS then succeeded
         self.lock = threading.Lock()
         threading.Thread(target=self._serve, daemon=True).start()
 
@@ -52,6 +53,8 @@ class TlsCollector:
                 conn, _ = self.server.accept()
             except OSError:
                 return
+            with self.lock:
+                self.connections += 1
             threading.Thread(target=self._read, args=(conn,), daemon=True).start()
 
     def _read(self, conn: socket.socket) -> None:
@@ -84,10 +87,14 @@ def lab() -> Iterator[NodeLab]:
 
 
 @pytest.fixture(scope="module")
-def collector(lab: NodeLab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsCollector]:
+def ca(tmp_path_factory: pytest.TempPathFactory, lab: NodeLab) -> LabCA:
+    return LabCA(tmp_path_factory.mktemp("collector-ca"), lab.name)
+
+
+@pytest.fixture(scope="module")
+def collector(lab: NodeLab, ca: LabCA) -> Iterator[TlsCollector]:
     spec = lab.spec()
     assert spec is not None
-    ca = LabCA(tmp_path_factory.mktemp("collector-ca"), lab.name)
     pair = ca.issue("collector", COLLECTOR_NAME, server_dns=(COLLECTOR_NAME,), client=False)
     node = spec.nodes[0].name
     put = lab.ssh(node, f"mkdir -p {Path(NODE_CA).parent} && cat > {NODE_CA} <<'EOF'\n{ca.ca.cert.read_text()}EOF")
@@ -153,3 +160,27 @@ def test_audit_events_are_handed_to_syslog(lab: NodeLab, converged: Path):
 
 def test_a_rerun_changes_nothing(lab: NodeLab, collector: TlsCollector, converged: Path):
     assert converge(lab, collector, converged)["changed"] == 0
+
+
+def test_a_collector_with_another_name_gets_nothing(lab: NodeLab, ca: LabCA, collector: TlsCollector, converged: Path):
+    """Same CA, same address, a certificate for another name: rsyslog connects, refuses the peer
+    (x509/name), and the message never reaches it."""
+    spec = lab.spec()
+    assert spec is not None
+    pair = ca.issue("impostor", "impostor.lab.example", server_dns=("impostor.lab.example",), client=False)
+    impostor = TlsCollector(spec.gateway, pair.cert, pair.key)
+    try:
+        real_port = collector.port
+        collector.port = impostor.port  # converge() points the node at collector.port
+        assert converge(lab, collector, converged)["changed"] > 0
+        marker = f"sovereign-impostor-{secrets.token_hex(6)}"
+        assert lab.ssh(spec.nodes[0].name, f"logger -t sovereign-test {marker}").returncode == 0
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and impostor.connections == 0:
+            time.sleep(0.5)
+        assert impostor.connections > 0, "rsyslog never tried the collector: the test would prove nothing"
+        time.sleep(5)
+        assert marker not in impostor.received.decode(errors="replace")
+    finally:
+        collector.port = real_port
+        impostor.close()
