@@ -9,7 +9,7 @@ How a command uses it (new commands get every guarantee below by following these
   `click.UsageError`/`click.BadParameter` → 2; `OperationFailed` → 1; `EnvironmentMissing` → 3;
   any exception with an `exit_code` of 1, 2 or 3 (e.g. `lab.errors.LabError`) → that code; an
   `OSError` (a read-only or full disk, a file where a folder should be) → 3, naming the path;
-- write files with `cli.atomic` (temp file, fsync, rename; a set of files swapped in one rename).
+- write files with `stacks.design.atomic` (temp file, fsync, rename; a set of files swapped in one rename).
 
 The root group (`cli.main`) runs every command through `run()`, which renders whatever the command
 raised. The guarantees: with `--json` on the command line, stdout carries exactly one JSON document
@@ -83,25 +83,66 @@ def fail_invalid(error: InputError, as_json: bool) -> NoReturn:
     raise InvalidInput(error, as_json)
 
 
-def json_requested(args: Sequence[str]) -> bool:
-    """`--json` among the options (before a `--` that ends them), wherever click would stop parsing."""
-    args = list(args)
-    return "--json" in (args[: args.index("--")] if "--" in args else args)
+def json_requested(args: Sequence[str], command: click.Command | None = None) -> bool:
+    """Whether the command click runs has `--json` set, as click itself parses `args`: in
+    `plan x --out --json`, `--json` is the folder given to --out, not the flag. Scanning the words
+    is only the fallback for a command line click cannot parse as far as the flag (an unknown
+    option, `--json` given to a group that has none), where the caller evidently wanted JSON."""
+    parsed = _parsed(command, args) if command is not None else None
+    if parsed is not None and parsed[0] is not None:
+        return parsed[0]
+    return "--json" in _options(args)
 
 
-def _asks_for_text(args: Sequence[str]) -> bool:
+def _asks_for_text(args: Sequence[str], command: click.Command | None = None) -> bool:
+    parsed = _parsed(command, args) if command is not None else None
+    if parsed is not None:
+        return parsed[1]
+    return any(flag in _options(args) for flag in ("-h", "--help", "--version"))
+
+
+def _options(args: Sequence[str]) -> list[str]:
     args = list(args)
-    options = args[: args.index("--")] if "--" in args else args
-    return any(flag in options for flag in ("-h", "--help", "--version"))
+    return args[: args.index("--")] if "--" in args else args
+
+
+def _parsed(command: click.Command, args: Sequence[str]) -> tuple[bool | None, bool] | None:
+    """(the `--json` value of the command that would run, or None if it has none; whether --help or
+    --version was given) from click's own parse, in resilient mode as shell completion does it: no
+    callback runs and no error is raised for a missing argument. None where click cannot parse."""
+    as_json: bool | None = None
+    text = False
+    try:
+        ctx = command.make_context(command.name, list(args), resilient_parsing=True)
+        while True:
+            if "as_json" in ctx.params:
+                as_json = bool(ctx.params["as_json"])
+            text = text or any(  # --help and --version are click's eager flags (names vary by version)
+                isinstance(param, click.Option) and param.is_eager and param.is_flag and param.name is not None
+                and ctx.get_parameter_source(param.name) == click.core.ParameterSource.COMMANDLINE
+                for param in ctx.command.get_params(ctx)
+            )
+            protected = ctx._protected_args if hasattr(ctx, "_protected_args") else ctx.protected_args  # click < 8.2
+            rest = [*protected, *ctx.args]
+            if not isinstance(ctx.command, click.Group) or not rest:
+                return as_json, text
+            name, sub, rest = ctx.command.resolve_command(ctx, rest)
+            if sub is None:
+                return as_json, text
+            ctx = sub.make_context(name, rest, parent=ctx, resilient_parsing=True)
+    except (click.ClickException, click.exceptions.Exit):
+        return None
 
 
 def run(main: Callable[..., Any], args: Sequence[str] | None, **kwargs: Any) -> NoReturn:
     """Run click's `main` without its own error handling, then exit with the documented code."""
     argv = list(sys.argv[1:] if args is None else args)
-    as_json = json_requested(argv)
+    command = getattr(main, "__self__", None)  # the group whose bound `main` this is
+    command = command if isinstance(command, click.Command) else None
+    as_json = json_requested(argv, command)
     _State.json_emitted = False
     try:
-        if as_json and _asks_for_text(argv):  # --help/--version print text: wrap it in the one document
+        if as_json and _asks_for_text(argv, command):  # --help/--version print text: wrap it in the one document
             with contextlib.redirect_stdout(io.StringIO()) as text:
                 result = main(args=argv, standalone_mode=False, **kwargs)
             emit_json({"ok": True, "text": text.getvalue()})

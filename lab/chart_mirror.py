@@ -23,6 +23,7 @@ from lab.chart_repo import build_repository
 from lab.errors import LabError
 from lab.pki import LabCA
 from lab.processes import Daemon
+from stacks.design.atomic import write_file
 
 NAME = "chart-mirror"
 
@@ -61,14 +62,10 @@ class ChartMirror:
             pair = ca.issue(NAME, "chart-mirror", client=False, server_ips=("127.0.0.1",), server_dns=("localhost",))
             port = _free_port()
             record = {"port": port, "cert": str(pair.cert), "key": str(pair.key)}
-            tmp = self._record.with_suffix(".tmp")
-            tmp.write_text(json.dumps(record, indent=2))
-            tmp.rename(self._record)
+            write_file(self._record, json.dumps(record, indent=2))
         info = self.info()
         info.update(source=str(source), charts={c.name: c.version for c in charts})
-        tmp = self._record.with_suffix(".tmp")
-        tmp.write_text(json.dumps(info, indent=2))
-        tmp.rename(self._record)
+        write_file(self._record, json.dumps(info, indent=2))
         if self.daemon.pid() is None:
             self.daemon.start([sys.executable, "-m", "lab.chart_server", "--root", str(self.repo),
                                "--port", str(info["port"]), "--cert", info["cert"], "--key", info["key"]])

@@ -19,6 +19,7 @@ from pathlib import Path
 from ruamel.yaml import YAML
 
 from lab.errors import LabInputError
+from stacks.design.atomic import write_file
 
 _EPOCH = 315532800  # 1980-01-01: zip/tar tools treat 0 as "no time"
 
@@ -58,7 +59,7 @@ def find_charts(source: Path) -> list[Path]:
 def package(chart_dir: Path) -> bytes:
     meta = chart_metadata(chart_dir)
     raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+    with tarfile.TarFile(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:  # in memory
         for path in sorted(chart_dir.rglob("*")):
             if path.is_symlink() or not (path.is_file() or path.is_dir()):
                 continue  # helm refuses links in a chart; so does the mirror
@@ -79,15 +80,6 @@ def package(chart_dir: Path) -> bytes:
     return out.getvalue()
 
 
-def _atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.rename(path)
-
-
 def build_repository(source: Path, dest: Path) -> list[PackagedChart]:
     """Package every chart of `source` into `dest` and write `dest/index.yaml` (last, atomically,
     so a reader never sees an index naming a package that is not there yet)."""
@@ -99,7 +91,7 @@ def build_repository(source: Path, dest: Path) -> list[PackagedChart]:
         file = f"{meta['name']}-{meta['version']}.tgz"
         target = dest / file
         if not target.is_file() or target.read_bytes() != data:
-            _atomic(target, data)
+            write_file(target, data)
         packaged.append(PackagedChart(meta["name"], str(meta["version"]), file, hashlib.sha256(data).hexdigest(), meta))
     entries: dict[str, list[dict]] = {}
     for chart in packaged:
@@ -108,7 +100,7 @@ def build_repository(source: Path, dest: Path) -> list[PackagedChart]:
         entries.setdefault(chart.name, []).append(entry)
     buf = io.StringIO()
     _yaml().dump({"apiVersion": "v1", "entries": entries, "generated": "1980-01-01T00:00:00Z"}, buf)
-    _atomic(dest / "index.yaml", buf.getvalue().encode())
+    write_file(dest / "index.yaml", buf.getvalue())
     return packaged
 
 

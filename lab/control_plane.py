@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import os
 import socket
 import ssl
 import time
@@ -26,6 +25,7 @@ from lab.errors import LabEnvironmentError, LabError
 from lab.kubeapi import Credentials, KubeApi
 from lab.pki import LabCA, Pair
 from lab.processes import Daemon
+from stacks.design import atomic
 from toolchain import pins
 
 SERVICE_CIDR = "10.96.0.0/16"  # virtual service addresses; never routed anywhere in the lab
@@ -211,9 +211,7 @@ class ControlPlane:
             pair = ca.issue(name, cn, organization=org)
             _write_kubeconfig(self.dir / f"{name}.kubeconfig", self.lab, ports.apiserver, ca.ca.cert, pair)
         (self.dir / "admin.kubeconfig").rename(self.kubeconfig)
-        tmp = self._record.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"lab": self.lab, "ports": asdict(ports)}, indent=2))
-        tmp.rename(self._record)
+        atomic.write_file(self._record, json.dumps({"lab": self.lab, "ports": asdict(ports)}, indent=2))
 
     def _wait_port(self, port: int, what: str, timeout: float) -> None:
         self._wait(lambda: _port_open(port), what, timeout)
@@ -245,11 +243,7 @@ def _write_kubeconfig(path: Path, lab: str, port: int, ca: Path, pair: Pair) -> 
         "contexts": [{"name": f"lab-{lab}", "context": {"cluster": f"lab-{lab}", "user": f"lab-{lab}"}}],
         "current-context": f"lab-{lab}",
     }
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(config, f, indent=2)  # JSON is YAML: every kubeconfig reader takes it
-    tmp.rename(path)
+    atomic.write_file(path, json.dumps(config, indent=2), mode=0o600)  # JSON is YAML: every kubeconfig reader takes it
 
 
 def _port_open(port: int) -> bool:

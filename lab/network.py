@@ -19,6 +19,7 @@ from pathlib import Path
 from lab.errors import LabError
 from lab.host import run
 from lab.registry import Registry
+from stacks.design import atomic
 
 PREFIX = "10.250"
 FIRST_NODE_HOST = 10  # node i gets .10+i; .1 is the bridge, .2-.10 stay free for lab services
@@ -200,8 +201,8 @@ _FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 def enable_forwarding(registry: Registry) -> None:
     """Route for the nodes; the value before the first lab is kept to be restored by the last."""
     if not registry.forward_file.exists():
-        registry.forward_file.write_text(_FORWARD.read_text())
-    _FORWARD.write_text("1\n")
+        atomic.write_file(registry.forward_file, _FORWARD.read_text())
+    _FORWARD.write_text("1\n")  # a kernel switch in /proc: written in place, never renamed over
 
 
 def restore_forwarding(registry: Registry) -> None:

@@ -32,6 +32,7 @@ from lab.mirror import Mirror, host_mirror
 from lab.registry import Claim, Registry
 from lab.rootfs import ensure_rootfs
 from lab.spec import LabSpec, Node
+from stacks.design import atomic
 
 DEFAULT_COUNT = 3
 
@@ -303,9 +304,5 @@ def _prepare_node(spec: LabSpec, node: Node, authorized_key: str) -> None:
 
 
 def _write(path: Path, text: str, mode: int = 0o600) -> None:
-    """Write via a temp file and rename: readers (Ansible, a parallel status) never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.chmod(mode)
-    tmp.replace(path)
+    """Readers (Ansible, a parallel status) never see half a file."""
+    atomic.write_file(path, text, mode=mode)

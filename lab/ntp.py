@@ -17,6 +17,7 @@ from lab import paths
 from lab.errors import LabEnvironmentError
 from lab.host import run
 from lab.processes import pid_from_file, terminate
+from stacks.design import atomic
 
 PACKAGE = "chrony"
 
@@ -53,7 +54,8 @@ def start(octet: int, gateway: str, subnet: str, cache: Path | None = None) -> N
     if _pid(pid):
         return
     conf.parent.mkdir(parents=True, exist_ok=True)
-    conf.write_text(
+    atomic.write_file(
+        conf,
         f"bindaddress {gateway}\nport 123\ncmdport 0\nlocal stratum 8\nallow {subnet}\n"
         f"pidfile {pid}\ndriftfile {conf.with_suffix('.drift')}\n"
     )

@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from stacks.design import atomic
+
 
 def _start_ticks(pid: int) -> int | None:
     try:
@@ -69,9 +71,7 @@ class Daemon:
                 env={**os.environ, **(env or {})}, close_fds=True,
             )
         ticks = _start_ticks(proc.pid)
-        tmp = self.record.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"pid": proc.pid, "start": ticks, "argv": argv}))
-        tmp.rename(self.record)
+        atomic.write_file(self.record, json.dumps({"pid": proc.pid, "start": ticks, "argv": argv}))
         # Popen would warn about a child it never waited for; the daemon outlives this process.
         proc.returncode = 0
         return proc.pid

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from lab.paths import RUN_ROOT
+from stacks.design import atomic
 
 
 @dataclass(frozen=True)
@@ -74,9 +74,7 @@ class Registry:
 
     def put(self, claim: Claim) -> None:
         self._labs.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = self._labs / f".{claim.name}.{os.getpid()}"
-        tmp.write_text(json.dumps(asdict(claim)))
-        tmp.replace(self._labs / f"{claim.name}.json")
+        atomic.write_file(self._labs / f"{claim.name}.json", json.dumps(asdict(claim)))
 
     def release(self, name: str) -> None:
         (self._labs / f"{name}.json").unlink(missing_ok=True)

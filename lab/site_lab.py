@@ -25,6 +25,7 @@ from lab.host import Progress, remove_tree
 from lab.nodes import NodeLab
 from lab.registry import Registry
 from lab.sim_nodes import ensure_nodes, simulated_nodes
+from stacks.design import atomic
 from stacks.design.loader import InputError, load_and_design
 
 
@@ -73,7 +74,7 @@ class SiteLab:
         self.say(f"chart mirror: packaging the charts of {source}")
         self.chart_mirror.up(source)
         record = {"stack": stack, "site": site_design.site, "gpu_nodes": gpu_nodes, "platform": site_design.platform}
-        (self.control_plane.dir / "site.json").write_text(json.dumps(record, indent=2))
+        atomic.write_file(self.control_plane.dir / "site.json", json.dumps(record, indent=2))
         return self.status()
 
     def status(self) -> dict[str, Any]:

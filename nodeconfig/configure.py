@@ -18,6 +18,7 @@ from nodeconfig import hostkeys
 from nodeconfig.inventory import Admin, build_inventory, design_hosts, lab_hosts, shards_for, site_vars
 from nodeconfig.runner import EventSink, RunResult, Shard, run_playbook
 from nodeconfig.settings import TUNED, Profile, SshAccess
+from stacks.design import atomic
 from stacks.design.loader import InputError, Problem, load_admins, load_and_design, load_secrets, resolve, stack_name
 from stacks.design.project import current_project_or_none
 
@@ -51,7 +52,7 @@ def plan_target(
     spec, site_design = sites[site] if site else next(iter(sites.values()))
     if lab is None:
         admins = _stack_admins(ref)
-        hosts = design_hosts(site_design)
+        hosts = design_hosts(site_design, spec.networks.compute)
         state = _state_root() / "configure" / stack / spec.name
         design_keys = _stack_known_hosts(ref)
         access = SshAccess(
@@ -205,5 +206,5 @@ def write_inventory(target: Target) -> Path:
     """The target's inventory as a file (for verify and for people), beside its runs."""
     target.state_dir.mkdir(parents=True, exist_ok=True)
     path = target.state_dir / "inventory.yml"
-    path.write_text(yaml.safe_dump(target.inventory, sort_keys=False), encoding="utf-8")
+    atomic.write_file(path, yaml.safe_dump(target.inventory, sort_keys=False))
     return path

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 from lab import sockets
+from stacks.design import atomic
 
 # The longest socket name Ansible's ControlPath pattern `%C` expands to (a SHA-1 in hex).
 CONTROL_NAME = "%C"
@@ -50,7 +51,7 @@ def site_ssh_config(stack: str, state_dir: Path, design_known_hosts: Path | None
         "  LogLevel ERROR",
     ]
     path = state_dir / "ssh_config"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    atomic.write_file(path, "\n".join(lines) + "\n")
     return path
 
 

@@ -16,7 +16,8 @@ from typing import Any
 
 from nodeconfig.nodes import NodePlan, iter_nodes
 from nodeconfig.runner import Shard
-from stacks.design.catalog import PLATFORMS, FabricKind
+from stacks.design.catalog import PLATFORMS, FabricKind, Platform
+from stacks.design.hcas import HCA_LAYOUTS, HcaLayout, rail_address
 from stacks.design.partnership import Partnership, Site
 from stacks.design.sizing import SiteDesign
 
@@ -34,12 +35,24 @@ class NodeProfile:
     nvswitch: bool  # NVSwitches on the node's baseboard: Fabric Manager (HGX)
     nvlsm: bool  # NVLink subnet manager beside Fabric Manager (HGX B200: NVSwitches off the PCI bus)
     imex: bool  # IMEX: GPU memory shared across the nodes of an NVL72 rack (GB200/GB300)
+    # Burn-in link figures the acceptance suite judges against (None: no constraint).
+    nvlinks_per_gpu: int | None = 18  # H100/H200 (NVLink 4) and Blackwell (NVLink 5) SXM: 18 links
+    gpu_pcie: tuple[int, int] | None = (5, 16)  # HGX GPUs: PCIe Gen5 x16 (datasheets: 128 GB/s)
+    hca_pcie: tuple[int, int] | None = (5, 16)  # ConnectX-7 / BlueField-3: PCIe Gen5 x16
 
     def role_vars(self) -> dict[str, Any]:
+        figures = {
+            "nvidia_host_expected_nvlinks_per_gpu": self.nvlinks_per_gpu,
+            **({"nvidia_host_expected_pcie_gen": self.gpu_pcie[0], "nvidia_host_expected_pcie_width": self.gpu_pcie[1]}
+               if self.gpu_pcie else {}),
+            **({"infiniband_expected_pcie_gen": self.hca_pcie[0], "infiniband_expected_pcie_width": self.hca_pcie[1]}
+               if self.hca_pcie else {}),
+        }
         return {
             "nvidia_host_nvswitch": "true" if self.nvswitch else "false",
             "nvidia_host_nvlsm_enabled": self.nvlsm,
             "nvidia_host_imex_enabled": self.imex,
+            **{k: v for k, v in figures.items() if v is not None},
         }
 
 
@@ -52,8 +65,10 @@ NODE_PROFILES: dict[str, NodeProfile] = {
     "hgx-h100-roce": NodeProfile(nvswitch=True, nvlsm=False, imex=False),
     "hgx-h200": NodeProfile(nvswitch=True, nvlsm=False, imex=False),
     "hgx-b200": NodeProfile(nvswitch=True, nvlsm=True, imex=False),
-    "gb200-nvl72": NodeProfile(nvswitch=False, nvlsm=False, imex=True),
-    "gb300-nvl72": NodeProfile(nvswitch=False, nvlsm=False, imex=True),
+    # Grace Blackwell GPUs reach the CPU over NVLink-C2C, not PCIe: no GPU PCIe figure to judge.
+    "gb200-nvl72": NodeProfile(nvswitch=False, nvlsm=False, imex=True, gpu_pcie=None),
+    # ConnectX-8 SuperNIC: PCIe Gen6 x16.
+    "gb300-nvl72": NodeProfile(nvswitch=False, nvlsm=False, imex=True, gpu_pcie=None, hca_pcie=(6, 16)),
 }
 
 
@@ -84,6 +99,7 @@ def site_vars(partnership: Partnership, site: Site, design: SiteDesign, admins: 
         "baseline_admin_users": [{"name": a.name, "ssh_keys": list(a.ssh_keys)} for a in admins],
         "hardening_banner_authority": partnership.operating_authority,
         "time_sync_servers": list(site.ntp_servers),
+        **_log_collector_vars(site),
         "container_runtime_registry_mirrors": {
             r.upstream: [r.mirror] for r in partnership.sovereignty.registries
         },
@@ -91,6 +107,17 @@ def site_vars(partnership: Partnership, site: Site, design: SiteDesign, admins: 
         "nvidia_host_expected_gpu_model": platform.gpu_model,
         "infiniband_expected_rate_gbps": platform.fabric.link_gbps,
         "infiniband_link_layer": "Ethernet" if platform.fabric.kind is FabricKind.ROCE else "InfiniBand",
+    }
+
+
+def _log_collector_vars(site: Site) -> dict[str, Any]:
+    collector = site.log_collector
+    if collector is None:
+        return {}
+    return {
+        "hardening_remote_log_host": collector.host,
+        "hardening_remote_log_port": collector.port,
+        "hardening_remote_log_tls": collector.tls,
     }
 
 
@@ -107,12 +134,15 @@ def _package_mirror_vars(mirrors: dict[str, str]) -> dict[str, Any]:
     return {"baseline_apt_mirrors": {k: v for k, v in mirrors.items() if k not in NVIDIA_MIRRORS}, **found}
 
 
-def design_hosts(design: SiteDesign) -> list[Host]:
+def design_hosts(design: SiteDesign, compute_pool: str | None = None) -> list[Host]:
+    """`compute_pool`: the site's `networks.compute`, split into per-rail subnets (no compute
+    addresses without it: NCCL and GPUDirect use the verbs, not IP)."""
     platform = PLATFORMS[design.platform]
     prefix = _prefix(design.pools["storage"].cidr)
+    ports = FabricPorts(platform, HCA_LAYOUTS.get(design.platform), compute_pool, design.pools["data"].existing)
     hosts = []
-    for node in iter_nodes(design):
-        hosts.append(Host(node.name, node.group, node.su, node.data_ip, _node_vars(node, platform, prefix)))
+    for index, node in enumerate(iter_nodes(design)):
+        hosts.append(Host(node.name, node.group, node.su, node.data_ip, _node_vars(node, index, ports, prefix)))
     return hosts
 
 
@@ -185,15 +215,56 @@ def _prefix(cidr: str) -> int:
     return int(cidr.rsplit("/", 1)[1]) if "/" in cidr else STORAGE_PREFIX_FALLBACK
 
 
-def _node_vars(node: NodePlan, platform, prefix: int) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class FabricPorts:
+    platform: Platform
+    layout: HcaLayout | None  # None: the platform's guide publishes no port table (see hcas.py)
+    compute_pool: str | None
+    existing_nodes: int  # an expand site's GPU nodes hold the first host index of every rail
+
+
+def _node_vars(node: NodePlan, index: int, ports: FabricPorts, prefix: int) -> dict[str, Any]:
+    platform = ports.platform
     node_vars: dict[str, Any] = {"sovereign_rack": node.rack, "sovereign_bmc": node.bmc_ip}
     if node.group == "gpu":
         node_vars["nvidia_host_expected_gpu_count"] = platform.gpus_per_node
         node_vars["infiniband_expected_port_count"] = platform.fabric.rails
     elif node.group == "storage":
         node_vars["infiniband_expected_port_count"] = STORAGE_HCA_PORTS
-    if node.storage_ip:
+    if node.group == "gpu" and ports.layout is not None:
+        node_vars.update(_gpu_fabric_vars(node, index, ports, prefix))
+    elif node.storage_ip:
+        # Storage servers and platforms without a published port table: one storage port, named
+        # by the kernel's old scheme; host_vars can name it where the hardware is known.
         mode = "roce" if platform.fabric.kind is FabricKind.ROCE else "ipoib"
         name = "ib0" if mode == "ipoib" else "eth1"
         node_vars["infiniband_interfaces"] = [{"name": name, "mode": mode, "address": f"{node.storage_ip}/{prefix}"}]
     return node_vars
+
+
+def _gpu_fabric_vars(node: NodePlan, index: int, ports: FabricPorts, prefix: int) -> dict[str, Any]:
+    """Every compute rail and storage port of the layout, matched by PCI path; the first storage
+    port carries the node's storage address, the rails their per-rail address."""
+    assert ports.layout is not None
+    compute_mode = "roce" if ports.platform.fabric.kind is FabricKind.ROCE else "ipoib"
+    interfaces: list[dict[str, Any]] = []
+    for hca in ports.layout.compute():
+        entry: dict[str, Any] = {"name": hca.interface, "mode": compute_mode, "pci": hca.pci, "rail": hca.rail}
+        if ports.compute_pool is not None and hca.rail is not None:
+            entry["address"] = rail_address(ports.compute_pool, ports.platform.fabric.rails, hca.rail,
+                                            ports.existing_nodes + index)
+        interfaces.append(entry)
+    for number, hca in enumerate(ports.layout.storage()):
+        entry = {"name": hca.interface, "mode": "ipoib" if hca.link_layer == "InfiniBand" else "roce", "pci": hca.pci}
+        if number == 0 and node.storage_ip:
+            entry["address"] = f"{node.storage_ip}/{prefix}"
+        interfaces.append(entry)
+    # The acceptance suite counts the ports of the fabric's link layer (ib_checks): BlueField
+    # storage ports on Ethernet beside an InfiniBand fabric are configured, not counted.
+    layer = "Ethernet" if ports.platform.fabric.kind is FabricKind.ROCE else "InfiniBand"
+    counted = [h for h in ports.layout.ports if h.link_layer == layer]
+    return {
+        "infiniband_interfaces": interfaces,
+        "infiniband_expected_port_count": len(counted),
+        "infiniband_expected_hcas": sorted(h.rdma for h in counted),
+    }

@@ -27,6 +27,7 @@ from ansible_runner.utils import signal_handler
 from lab import sockets
 from nodeconfig import hostkeys
 from nodeconfig.settings import PLAYBOOKS, TUNED, Profile, SshAccess, ansible_env
+from stacks.design import atomic
 
 EventSink = Callable[[str, dict[str, Any]], None]  # (shard, ansible-runner event)
 
@@ -130,7 +131,7 @@ def run_playbook(
     if profile.control_persist:
         sockets.ensure(Path(access.control_path).parent)
     inventory_file = run_dir / "inventory.yml"
-    inventory_file.write_text(yaml.safe_dump(dict(inventory), sort_keys=False), encoding="utf-8")
+    atomic.write_file(inventory_file, yaml.safe_dump(dict(inventory), sort_keys=False))
     forks = max(1, (total_forks or profile.forks) // max(len(shards), 1))
     env = ansible_env(profile, access=access, state_dir=state_dir, forks=forks)
 

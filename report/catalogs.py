@@ -8,6 +8,7 @@ with an untranslated or stale string.
 
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
 from report.i18n import LANGUAGES, LOCALE_DIR, catalog_path
+from stacks.design import atomic
 
 SOURCE_DIR = Path(__file__).parent
 METHODS = [("**.py", "python"), ("templates/**.j2", "jinja2")]
@@ -58,8 +60,9 @@ def problems(lang: str, template: Catalog | None = None) -> list[str]:
 def update() -> None:
     template = extract()
     LOCALE_DIR.mkdir(parents=True, exist_ok=True)
-    with (LOCALE_DIR / "messages.pot").open("wb") as pot:
-        write_po(pot, template, omit_header=False, sort_output=True)
+    pot = io.BytesIO()
+    write_po(pot, template, omit_header=False, sort_output=True)
+    atomic.write_file(LOCALE_DIR / "messages.pot", pot.getvalue())
     for lang in LANGUAGES:
         path = catalog_path(lang)
         if path.exists():
@@ -70,8 +73,9 @@ def update() -> None:
             catalog = Catalog(locale=lang)
         catalog.update(template, no_fuzzy_matching=True)
         catalog.obsolete.clear()  # stale strings go: git keeps their history
-        with path.open("wb") as po:
-            write_po(po, catalog, sort_output=True, width=120)
+        buffer = io.BytesIO()
+        write_po(buffer, catalog, sort_output=True, width=120)
+        atomic.write_file(path, buffer.getvalue())  # an interrupted update leaves the translators' work whole
 
 
 def main(argv: list[str]) -> int:

@@ -11,6 +11,7 @@ from typing import Any
 from report.browser import Chromium
 from report.i18n import LANGUAGES
 from report.render import render_html
+from stacks.design import atomic
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +40,7 @@ def write_reports(document: dict[str, Any], langs: list[str], folder: Path, *, p
     pages = []
     for lang in langs:
         path = folder / f"report.{lang}.html"
-        path.write_text(render_html(document, lang, since, today), encoding="utf-8")
+        atomic.write_file(path, render_html(document, lang, since, today))
         pages.append((lang, path))
     if not pdf:
         return [Written(lang, path, None) for lang, path in pages]
@@ -48,6 +49,6 @@ def write_reports(document: dict[str, Any], langs: list[str], folder: Path, *, p
         for lang, path in pages:
             browser.open(path)
             target = path.with_suffix(".pdf")
-            target.write_bytes(browser.pdf())
+            atomic.write_file(target, browser.pdf())
             written.append(Written(lang, path, target))
     return written

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import stacks
+from stacks.design.atomic import write_file
 from stacks.design.charts import allowed_image_prefixes
 from stacks.design.partnership import Partnership
 
@@ -27,11 +26,7 @@ def policy_config(partnership: Partnership, chart_repository: str | None) -> dic
 
 
 def write_policy_config(partnership: Partnership, chart_repository: str | None, directory: Path) -> Path:
-    """The configuration as a JSON file for `--policy-pack-config` (written atomically)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".policy-", suffix=".json", dir=directory)
-    with os.fdopen(fd, "w") as f:
-        json.dump(policy_config(partnership, chart_repository), f, indent=2)
+    """The configuration as a JSON file for `--policy-pack-config`."""
     target = directory / "policy-config.json"
-    os.replace(tmp, target)
+    write_file(target, json.dumps(policy_config(partnership, chart_repository), indent=2))
     return target

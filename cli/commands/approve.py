@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from cli import atomic
 from cli.output import InvalidInput, console, emit_json, json_option
 from cli.plan_view import plan_view
+from stacks.design import atomic
 from stacks.design.approval import approvals_dir, check, plan_document
 from stacks.design.approval import approve as sign_plan
 from stacks.design.loader import InputError, Problem, load_and_design, stack_name

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cli.output import InvalidInput, console, emit_json, json_option
+from cli.output import EXIT_INVALID, InvalidInput, console, emit_json, json_option
 from cli.plan_view import fleet_table
 from stacks.design.loader import InputError, Problem, countries_dir, load_and_design, stack_name
 
@@ -17,7 +17,8 @@ from stacks.design.loader import InputError, Problem, countries_dir, load_and_de
 def fleet(folder: Path | None, as_json: bool) -> None:
     """Every stack config (Pulumi.*.yaml) in FOLDER (default: the project's, e.g. countries/), summed up.
 
-    Exit 2 if any stack is invalid; the valid ones are still listed.
+    Exit 2 if any stack is invalid; the valid ones are still listed, beside the problems (one JSON
+    document with both under --json).
     """
     folder = folder or countries_dir()
     files = sorted(folder.glob("Pulumi.*.yaml"))
@@ -43,10 +44,13 @@ def fleet(folder: Path | None, as_json: bool) -> None:
         )
     if not files:
         problems.append(Problem(str(folder), None, "", "no stack configs (Pulumi.*.yaml) here"))
-    if as_json and not problems:
-        emit_json({"ok": True, "stacks": rows})
-        return
-    if not as_json:
+    if as_json:
+        # One document holds both: the valid stacks are still worth reading when one is broken.
+        document: dict[str, object] = {"ok": not problems, "stacks": rows}
+        if problems:
+            document |= {"exit_code": EXIT_INVALID, "problems": [p.to_dict() for p in problems]}
+        emit_json(document)  # the error raised below adds no second document
+    else:
         console().print(fleet_table(rows))
     if problems:
         raise InvalidInput(InputError(problems), as_json)

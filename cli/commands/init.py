@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from cli import atomic
 from cli.output import console, emit_json, json_option
+from stacks.design import atomic
 from stacks.design.partnership import Mode
 from stacks.design.project import PROJECT_ENV, init_project
 from stacks.design.starter import DEFAULT_ENV, StarterError, build_starter, render_stack_config

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from cli import atomic
 from cli.output import emit_json, escape, json_option
+from stacks.design import atomic
 from stacks.design.loader import InputError, Problem, countries_dir
 from stacks.design.partnership import Mode
 from stacks.design.starter import (

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from cli import atomic
 from cli.output import console, emit_json, json_option
 from cli.plan_view import plan_view
+from stacks.design import atomic
 from stacks.design.loader import InputError, Problem, load_and_design, stack_name
 from stacks.design.summary import plan_summary
 

@@ -1,8 +1,8 @@
 """Burn-in evidence from a GPU node: ECC and row-remapping state, XID errors since boot, PCIe links.
 
 Parsers and judgements only (pure; fixtures in tests/fixtures/gpu/burnin/ are written from the
-formats NVIDIA documents, not recorded from hardware). Not wired into the acceptance run yet: the
-probes below are what a check module would collect.
+formats NVIDIA documents, not recorded from hardware). Wired into `verify` by burnin_checks (the
+probes below run on GPU nodes through the nvidia_host checks).
 
 Sources:
 - `nvidia-smi --help-query-gpu` (field names; "[N/A]" for fields a GPU does not support,
@@ -14,8 +14,10 @@ Sources:
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from nodeconfig.acceptance.findings import Finding, failed, passed
 
@@ -184,3 +186,62 @@ def pcie_findings(links: list[PcieLink], expected_gen: int | None, expected_widt
     if problems:
         return [failed("pcie", "; ".join(problems))]
     return [passed("pcie", f"{len(links)} GPU links at full width (Gen{max(x.gen_max for x in links)})")]
+
+
+# --- The functional tier (`verify --burn-in`): DCGM's diagnostic at level 3 ---
+# `dcgmi diag -r 3 -j`: DCGM's documented JSON report, {"DCGM GPU Diagnostic" (DCGM 3; "DCGM
+# Diagnostic" in DCGM 4): {"test_categories": [{"category", "tests": [{"name", "results":
+# [{"gpu_id"/"gpu_ids", "status": "Pass"|"Fail"|"Warn"|"Skip", "warnings"/"info": ...}]}]}]}}.
+# Level 3 (about 30 minutes on 8 GPUs) adds the memory, PCIe bandwidth and targeted stress tests.
+DIAG_PROBE = "dcgmi diag -r 3 -j"
+
+
+@dataclass(frozen=True)
+class DiagResult:
+    category: str
+    test: str
+    gpu: str  # "" for node-wide tests (Deployment)
+    status: str  # lower case: pass, fail, warn, skip, ...
+    detail: str
+
+
+def parse_dcgm_diag(text: str) -> list[DiagResult]:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BurnInParseError(f"dcgmi diag -j printed no JSON document: {exc}") from None
+    keys = ("DCGM GPU Diagnostic", "DCGM Diagnostic")
+    body = next((document[k] for k in keys if isinstance(document, dict) and k in document), None)
+    if not isinstance(body, dict) or not isinstance(body.get("test_categories"), list):
+        raise BurnInParseError("dcgmi diag -j: no 'DCGM GPU Diagnostic'/'DCGM Diagnostic' with test_categories")
+    results = []
+    for category in body["test_categories"]:
+        for test in category.get("tests", []):
+            for result in test.get("results", []):
+                if "status" not in result:
+                    raise BurnInParseError(f"{category.get('category')}/{test.get('name')}: a result without a status")
+                gpu = str(result.get("gpu_id", result.get("gpu_ids", "")))
+                results.append(DiagResult(str(category.get("category", "")), str(test.get("name", "")), gpu,
+                                          str(result["status"]).strip().lower(), _detail(result)))
+    return results
+
+
+def _detail(result: dict[str, Any]) -> str:
+    warnings = result.get("warnings") or []
+    texts = [w.get("warning", "") if isinstance(w, dict) else str(w) for w in warnings]
+    info = result.get("info")
+    texts += [str(i) for i in (info if isinstance(info, list) else [info] if info else [])]
+    return "; ".join(t.strip() for t in texts if t and t.strip())
+
+
+def diag_findings(results: list[DiagResult]) -> list[Finding]:
+    """Any test that failed fails the gate, with DCGM's own words; warnings and skips are listed."""
+    if not results:
+        return [failed("dcgm_diag", "dcgmi diag reported no test result")]
+    bad = [r for r in results if r.status in ("fail", "failed")]
+    if bad:
+        shown = "; ".join(f"{r.category}/{r.test}{' GPU ' + r.gpu if r.gpu else ''}: {r.detail or r.status}" for r in bad)
+        return [failed("dcgm_diag", shown)]
+    passed_count = sum(r.status == "pass" for r in results)
+    other = sorted({f"{r.test} {r.status}" for r in results if r.status != "pass"})
+    return [passed("dcgm_diag", f"dcgmi diag -r 3: {passed_count} results passed" + (f" ({', '.join(other)})" if other else ""))]

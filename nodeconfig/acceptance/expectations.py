@@ -18,6 +18,7 @@ import jinja2
 import yaml
 from jinja2.nativetypes import NativeEnvironment
 
+from nodeconfig.acceptance.burnin_checks import BurnInExpectations
 from nodeconfig.acceptance.gpu_checks import GpuExpectations
 from nodeconfig.acceptance.ib_checks import IbExpectations
 from nodeconfig.settings import PLAYBOOKS, ROLES_PATH
@@ -55,6 +56,15 @@ IB_VARS: dict[str, str] = {
     "rate_gbps": "infiniband_expected_rate_gbps",
     "link_layer": "infiniband_link_layer",  # InfiniBand, or Ethernet for a RoCE fabric
     "hcas": "infiniband_expected_hcas",
+}
+# Burn-in link figures (roles' defaults: unset, no constraint; the inventory sets them per platform).
+BURNIN_VARS: dict[str, str] = {
+    "nvlinks_per_gpu": "nvidia_host_expected_nvlinks_per_gpu",
+    "gpu_pcie_gen": "nvidia_host_expected_pcie_gen",
+    "gpu_pcie_width": "nvidia_host_expected_pcie_width",
+    "hca_pcie_gen": "infiniband_expected_pcie_gen",
+    "hca_pcie_width": "infiniband_expected_pcie_width",
+    "hca_firmware": "infiniband_expected_firmware",
 }
 _LINK_LAYERS = ("InfiniBand", "Ethernet")
 
@@ -334,3 +344,16 @@ def _choice(value: str, var: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ExpectationError(f"{var} = {value!r}: expected one of {', '.join(choices)}")
     return value
+
+
+def burnin_expectations(v: Vars) -> BurnInExpectations:
+    n = BURNIN_VARS
+    return BurnInExpectations(
+        nvlinks_per_gpu=v.get_int(n["nvlinks_per_gpu"], None),
+        gpu_pcie_gen=v.get_int(n["gpu_pcie_gen"], None),
+        gpu_pcie_width=v.get_int(n["gpu_pcie_width"], None),
+        hca_pcie_gen=v.get_int(n["hca_pcie_gen"], None),
+        hca_pcie_width=v.get_int(n["hca_pcie_width"], None),
+        hca_firmware=v.get_str(n["hca_firmware"], None),
+        sources=dict(n),
+    )

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from nodeconfig.acceptance.report import ReportRow, Status, VerifyReport
+from stacks.design import atomic
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -87,7 +88,7 @@ class _Recorder:
             self.rows[report.nodeid] = ReportRow("-", role, "collect", "error", text[-1] if text else "")
 
     def pytest_sessionfinish(self) -> None:
-        self.path.write_text(VerifyReport(tuple(self.rows.values())).to_json())
+        atomic.write_file(self.path, VerifyReport(tuple(self.rows.values())).to_json())
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -48,12 +48,14 @@ def verify(
     jobs: int = 8,
     timeout_s: float = 900,
     roles_dir: str | os.PathLike[str] | None = None,
+    burn_in: bool = False,
 ) -> VerifyReport:
     """Check every host of the inventory (or those matching `limit`) against its role variables.
 
     `limit`: comma-separated host or group names, shell wildcards allowed ("gpu", "node*").
     `roles`: only these roles' checks (default: all, each on the hosts whose groups get it).
     `jobs`: hosts checked at once; `timeout_s`: per host, after which its checks count as errors.
+    `burn_in`: also the functional tier (tests marked burn_in: dcgmi diag -r 3), minutes per node.
     """
     inventory = Path(inventory_path)
     if not inventory.exists():
@@ -71,7 +73,7 @@ def verify(
             common.append(f"--ssh-config={Path(ssh_config).resolve()}")
 
         def one(host: str) -> list[ReportRow]:
-            return _run_checks(host, [f"--hosts=ansible://{host}", *common], selected, timeout_s, roles_dir)
+            return _run_checks(host, [f"--hosts=ansible://{host}", *common], selected, timeout_s, roles_dir, burn_in)
 
         with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(hosts)))) as pool:
             rows = [row for batch in pool.map(one, hosts) for row in batch]
@@ -84,6 +86,7 @@ def verify_local(
     roles: Sequence[str] | None = None,
     timeout_s: float = 900,
     roles_dir: str | os.PathLike[str] | None = None,
+    burn_in: bool = False,
 ) -> VerifyReport:
     """Check this machine (local://) against the variables in a YAML file, e.g. on a GPU box that
     is not in any inventory; the file's `group_names` decides which roles apply."""
@@ -91,7 +94,7 @@ def verify_local(
     if not path.is_file():
         raise VerifyInputError(f"variables file not found: {path}")
     args = ["--hosts=local://", f"--sovereign-vars={path.resolve()}"]
-    return VerifyReport(tuple(_run_checks("local", args, select_roles(roles), timeout_s, roles_dir))).sorted()
+    return VerifyReport(tuple(_run_checks("local", args, select_roles(roles), timeout_s, roles_dir, burn_in))).sorted()
 
 
 def select_roles(roles: Iterable[str] | None) -> list[str]:
@@ -158,6 +161,7 @@ def _run_checks(
     roles: list[str],
     timeout_s: float,
     roles_dir: str | os.PathLike[str] | None,
+    burn_in: bool = False,
 ) -> list[ReportRow]:
     with tempfile.TemporaryDirectory(prefix="sovereign-verify-") as tmp:
         report = Path(tmp) / "report.json"
@@ -171,6 +175,8 @@ def _run_checks(
         ]  # fmt: skip
         if roles_dir:
             cmd.append(f"--sovereign-roles-dir={Path(roles_dir).resolve()}")
+        if burn_in:
+            cmd.append("--sovereign-burn-in")
         env = {
             **os.environ,
             # the checks import this package; ansible-inventory must be the venv's

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from stacks.design import atomic
 from stacks.design.partnership import Partnership
 from stacks.design.plan_diff import Change, plan_changes
 from stacks.design.preview import ResourceChange
@@ -125,9 +126,9 @@ def approve(document: dict[str, Any], partnership: Partnership, key_file: Path, 
     unsigned = Signature(document["stack"], value, reviewer.name, reviewer.kind.value, fp, when, "")
     signed = Signature(**{**_fields(unsigned), "signature": sign(key, unsigned.message())})
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{value}.plan.json").write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    atomic.write_file(folder / f"{value}.plan.json", json.dumps(document, indent=2, sort_keys=True) + "\n")
     path = folder / f"{value}.{_slug(fp)}.sig"
-    path.write_text(json.dumps(signed.to_dict(), indent=2) + "\n", encoding="utf-8")
+    atomic.write_file(path, json.dumps(signed.to_dict(), indent=2) + "\n")
     return signed, path
 
 

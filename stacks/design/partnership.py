@@ -14,7 +14,17 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 import pycountry
-from pydantic import BaseModel, ConfigDict, Field, Strict, StrictBool, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    Strict,
+    StrictBool,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from stacks.design.catalog import PLATFORMS
 from stacks.design.yamldoc import short_repr as _short
@@ -162,21 +172,46 @@ class Sovereignty(Model):
     def _countries(cls, codes: list[str]) -> list[str]:
         return [_country(code) for code in codes]
 
+    @model_serializer(mode="wrap")
+    def _without_unset_mirror(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        dumped = handler(self)  # as Site: no chart mirror dumps (and digests) as before the field
+        if self.chart_mirror is None:
+            dumped.pop("chart_mirror", None)
+        return dumped
+
 
 class Networks(Model):
     data: str = Field(description="in-band data/compute network pool (CIDR)")
     storage: str = Field(description="storage network pool (CIDR)")
     oob: str = Field(description="out-of-band (BMC) network pool (CIDR)")
+    compute: str | None = Field(
+        default=None,
+        description="compute fabric pool (CIDR), optional: split into one subnet per rail for the GPU nodes' IPoIB addresses",
+    )
     public: StrictBool = Field(default=False, description="true: the pools are the site's own public addresses")
 
-    @field_validator("data", "storage", "oob")
+    @field_validator("data", "storage", "oob", "compute")
     @classmethod
-    def _pool(cls, value: str) -> str:
-        return _cidr(value)
+    def _pool(cls, value: str | None) -> str | None:
+        return None if value is None else _cidr(value)
+
+    @model_serializer(mode="wrap")
+    def _without_unset_compute(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A site without a compute pool dumps as before it existed: plan digests, and so the
+        # approvals signed over them, do not change for designs that do not use it.
+        dumped = handler(self)
+        if self.compute is None:
+            dumped.pop("compute", None)
+        return dumped
+
+    def named(self) -> dict[str, str]:
+        """The pools this site sets, by name."""
+        pools = {"data": self.data, "storage": self.storage, "oob": self.oob}
+        return pools | ({"compute": self.compute} if self.compute is not None else {})
 
     @model_validator(mode="after")
     def _disjoint(self) -> Networks:
-        pools = {name: span(getattr(self, name)) for name in ("data", "storage", "oob")}
+        pools = {name: span(cidr) for name, cidr in self.named().items()}
         names = list(pools)
         for i, a in enumerate(names):
             for b in names[i + 1 :]:
@@ -253,6 +288,15 @@ class GpuDriver(Model):
     mig_strategy: Literal["none", "single", "mixed"] = "single"
 
 
+class LogCollector(Model):
+    """The site's log collector: every node forwards its journal and audit events there."""
+
+    host: str = Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9][A-Za-z0-9.:-]*$",
+                      description="name or address of the collector (syslog over TCP)")
+    port: Count = Field(default=6514, ge=1, le=65535, description="6514: syslog over TLS (RFC 5425)")
+    tls: StrictBool = Field(default=True, description="false only where the network to the collector is trusted")
+
+
 class Site(Model):
     name: Slug
     city: str = Field(min_length=1)
@@ -266,7 +310,19 @@ class Site(Model):
     capacity: Capacity
     ntp_servers: list[str] = []
     gpu_driver: GpuDriver = GpuDriver()
+    log_collector: LogCollector | None = None
     existing: Existing | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_unset_optionals(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # As Networks.compute: a site without a collector or driver settings dumps (and digests)
+        # as before, so plans approved before these fields existed stay approved.
+        dumped = handler(self)
+        if self.log_collector is None:
+            dumped.pop("log_collector", None)
+        if self.gpu_driver == GpuDriver():
+            dumped.pop("gpu_driver", None)
+        return dumped
 
     @model_validator(mode="after")
     def _existing_fits(self) -> Site:
@@ -341,6 +397,13 @@ class Partnership(Model):
         if not any(s.kind is PartyKind.GOVERNMENT for s in shares):
             raise ValueError("a partnership is accountable to a government: add a government share")
         return shares
+
+    @model_serializer(mode="wrap")
+    def _without_unset_tenants(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        dumped = handler(self)  # as Site: no tenants dumps (and digests) as before the field
+        if not self.tenants:
+            dumped.pop("tenants", None)
+        return dumped
 
     @model_validator(mode="after")
     def _sites_consistent(self) -> Partnership:
@@ -433,8 +496,7 @@ def _pools_disjoint_across_sites(sites: list[Site]) -> list[tuple[tuple[Any, ...
     pools = sorted(
         (start, start - end, end, index, pool, cidr)
         for index, site in enumerate(sites)
-        for pool in ("data", "storage", "oob")
-        for cidr in [getattr(site.networks, pool)]
+        for pool, cidr in site.networks.named().items()
         for start, end in [span(cidr)]
     )
     errors = []

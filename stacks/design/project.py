@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from stacks.design import atomic
+
 PROJECT_ENV = "SOVEREIGN_PROJECT"
 PROJECT_FILES = ("Pulumi.yaml", "Pulumi.yml")  # both are Pulumi's
 STATE_DIR = ".sovereign"  # in the project, ignored by git (init writes the .gitignore)
@@ -160,8 +162,7 @@ def init_project(root: Path, *, name: str, country_name: str | None = None) -> P
         path.parent.mkdir(parents=True, exist_ok=True)
         text = environment().get_template(template).render(**context)
         try:
-            with path.open("x", encoding="utf-8") as out:
-                out.write(text)
+            atomic.write_file(path, text, replace=False)  # a full disk leaves no stub to block a retry
         except FileExistsError:
             kept.append(path)
         else:

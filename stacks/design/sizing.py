@@ -18,6 +18,7 @@ from stacks.design.catalog import (
 )
 from stacks.design.costs import Capex, estimate_capex
 from stacks.design.fabric_plan import FabricPlan, FabricTooLarge, plan_fabric
+from stacks.design.hcas import check_rail_capacity
 from stacks.design.ipam import PoolExhausted, PoolPlan, plan_pool
 from stacks.design.partnership import Cooling, Partnership, Site
 
@@ -213,6 +214,8 @@ def _size(site: Site, mode: str, platform: Platform, per_rack: int, nodes: int) 
                 site.name,
             ),
         }
+        if site.networks.compute is not None:  # one subnet per rail; existing GPU nodes keep the first addresses
+            check_rail_capacity(site.networks.compute, platform.fabric.rails, existing_nodes + nodes, site.name)
     except FabricTooLarge as exc:
         raise SizingError(f"site {site.name!r}: {exc}") from None
     except PoolExhausted as exc:

@@ -212,3 +212,27 @@ def test_debug_shows_the_traceback(monkeypatch):
     monkeypatch.setattr("cli.commands.plan.load_and_design", lambda ref: 1 / 0)
     result = CliRunner().invoke(cli, ["plan", "ke-staging"])
     assert isinstance(result.exception, ZeroDivisionError)  # re-raised for the traceback, not rendered
+
+
+def test_json_given_as_the_value_of_an_option_is_not_the_flag(tmp_path, monkeypatch):
+    # click reads `--out --json` as the folder "--json"; the error path must read it the same way.
+    monkeypatch.chdir(tmp_path)
+    result = invoke("plan", str(REPO / "countries" / "Pulumi.ke-staging.yaml"), "--out", "--json")
+    assert result.exit_code == 0, result.output
+    assert not result.stdout.lstrip().startswith("{") and "Kenya" in result.stdout
+    assert (tmp_path / "--json" / "ke-staging" / "plan.json").is_file()
+    failed = invoke("plan", str(tmp_path / "missing.yaml"), "--out", "--json")
+    assert failed.exit_code == 2 and failed.stdout == "" and "missing.yaml" in failed.stderr
+    missing_argument = invoke("plan", "--out", "--json")
+    assert missing_argument.exit_code == 2 and missing_argument.stdout == ""
+
+
+def test_json_after_an_option_value_is_the_flag(tmp_path):
+    document = error_document(invoke("plan", str(tmp_path / "missing.yaml"), "--out", str(tmp_path), "--json"), 2)
+    assert "missing.yaml" in document["problems"][0]["file"]
+
+
+def test_help_as_an_option_value_is_not_help():
+    assert output._asks_for_text(["plan", "x", "--out", "--help", "--json"], cli) is False
+    assert output.json_requested(["plan", "x", "--out", "--help", "--json"], cli) is True
+    assert output._asks_for_text(["plan", "--help", "--json"], cli) is True

@@ -55,3 +55,24 @@ def test_fleet_lists_valid_stacks_and_fails_on_an_invalid_one(tmp_path):
 
 def test_fleet_empty_folder(tmp_path):
     assert CliRunner().invoke(cli, ["fleet", str(tmp_path)]).exit_code == 2
+
+
+def test_fleet_json_keeps_the_valid_rows_beside_the_problems(tmp_path):
+    shutil.copy(countries_dir() / "Pulumi.ke-staging.yaml", tmp_path)
+    (tmp_path / "Pulumi.zz-staging.yaml").write_text("config: {sovereign:partnership: {schema_version: 1}}\n")
+    result = CliRunner().invoke(cli, ["fleet", str(tmp_path), "--json"])
+    assert result.exit_code == 2, result.output
+    document = json.loads(result.stdout)  # one document: json.loads refuses a second one
+    assert document["ok"] is False and document["exit_code"] == 2
+    assert [row["stack"] for row in document["stacks"]] == ["ke-staging"]
+    assert document["stacks"][0]["new_gpus"] > 0
+    assert document["problems"] and all("Pulumi.zz-staging.yaml" in p["file"] for p in document["problems"])
+
+
+def test_fleet_text_shows_the_table_and_the_problems(tmp_path):
+    shutil.copy(countries_dir() / "Pulumi.ke-staging.yaml", tmp_path)
+    (tmp_path / "Pulumi.zz-staging.yaml").write_text("config: {sovereign:partnership: {schema_version: 1}}\n")
+    result = CliRunner().invoke(cli, ["fleet", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "ke-staging" in result.stdout and "Pulumi.zz-staging.yaml" not in result.stdout
+    assert "Pulumi.zz-staging.yaml" in result.stderr

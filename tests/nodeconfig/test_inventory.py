@@ -158,3 +158,83 @@ def test_the_lab_plays_the_package_mirror_through_its_apt_cache():
         "deb.debian.org/debian": "http://10.250.7.1:3142/deb.debian.org/debian",
         "security.debian.org/debian-security": "http://10.250.7.1:3142/deb.debian.org/debian-security",
     }
+
+
+def _h100_inventory(write_stack, partnership_dict, compute: str | None):
+    if compute:
+        partnership_dict["sites"][0]["networks"]["compute"] = compute
+    partnership, planned = load_and_design(write_stack(partnership_dict))
+    site, design = partnership.sites[0], planned.sites[0]
+    hosts = design_hosts(design, site.networks.compute)
+    return design, {h.name: h for h in hosts}
+
+
+def test_gpu_nodes_name_their_ports_by_pci_path_with_per_rail_addresses(write_stack, partnership_dict):
+    design, hosts = _h100_inventory(write_stack, partnership_dict, "10.40.0.0/16")
+    first, second = (hosts[f"{design.site}-gpu-{i:05d}"].vars for i in (1, 2))
+    interfaces = first["infiniband_interfaces"]
+    assert [i["name"] for i in interfaces] == [
+        "ibp24s0", "ibp64s0", "ibp79s0", "ibp94s0", "ibp154s0", "ibp192s0", "ibp206s0", "ibp220s0",
+        "ibp41s0f0", "ibp170s0f0"]
+    assert interfaces[0] == {"name": "ibp24s0", "mode": "ipoib", "pci": "0000:18:00.0", "rail": 0, "address": "10.40.0.17/19"}
+    assert [i["address"] for i in second["infiniband_interfaces"][:8]] == [f"10.40.{32 * r}.18/19" for r in range(8)]
+    storage = interfaces[8]
+    assert storage["address"] == f"{design.pools['storage'].first}/16" and "address" not in interfaces[9]
+    assert first["infiniband_expected_port_count"] == 10
+    assert first["infiniband_expected_hcas"] == sorted(f"mlx5_{n}" for n in (0, 1, 3, 4, 5, 6, 7, 9, 10, 11))
+
+
+def test_without_a_compute_pool_the_rails_get_no_address(write_stack, partnership_dict):
+    design, hosts = _h100_inventory(write_stack, partnership_dict, None)
+    interfaces = hosts[f"{design.site}-gpu-00001"].vars["infiniband_interfaces"]
+    assert all("address" not in i for i in interfaces[:8]) and "address" in interfaces[8]
+
+
+def test_storage_servers_and_unpublished_layouts_keep_one_named_storage_port(write_stack, partnership_dict):
+    design, hosts = _h100_inventory(write_stack, partnership_dict, None)
+    storage = next(h for h in hosts.values() if h.group == "storage").vars
+    [port] = storage["infiniband_interfaces"]
+    assert port == {"name": "ib0", "mode": "ipoib", "address": port["address"]}
+    partnership_dict["sites"][0]["capacity"]["platform"] = "hgx-b200"  # no port table published here
+    partnership_dict["sites"][0]["max_rack_kw"] = 60
+    design, hosts = _h100_inventory(write_stack, partnership_dict, None)
+    gpu = hosts[f"{design.site}-gpu-00001"].vars
+    assert [i["name"] for i in gpu["infiniband_interfaces"]] == ["ib0"] and gpu["infiniband_expected_port_count"] == 8
+
+
+def test_gb200_counts_its_infiniband_rails_not_its_ethernet_storage_ports():
+    design = load_and_design("ke-staging")[1].sites[0]
+    gpu = next(h for h in design_hosts(design) if h.group == "gpu").vars
+    names = [i["name"] for i in gpu["infiniband_interfaces"]]
+    assert names == ["ibp3s0", "ibP2p3s0", "ibP16p3s0", "ibP18p3s0", "enP6p3s0f0np0", "enP22p3s0f0np0"]
+    assert gpu["infiniband_expected_port_count"] == 4
+    assert gpu["infiniband_expected_hcas"] == ["mlx5_0", "mlx5_1", "mlx5_4", "mlx5_5"]
+    assert gpu["infiniband_interfaces"][4]["mode"] == "roce"
+
+
+def test_the_sites_log_collector_reaches_hardening(write_stack, partnership_dict):
+    partnership_dict["sites"][0]["log_collector"] = {"host": "logs.site-a.example", "port": 6514}
+    partnership, planned = load_and_design(write_stack(partnership_dict))
+    group_vars = site_vars(partnership, partnership.sites[0], planned.sites[0], [])
+    assert (group_vars["hardening_remote_log_host"], group_vars["hardening_remote_log_port"],
+            group_vars["hardening_remote_log_tls"]) == ("logs.site-a.example", 6514, True)
+    partnership_dict["sites"][0]["log_collector"] = {"host": "logs example", "tls": "yes"}
+    with pytest.raises(InputError) as caught:
+        load_and_design(write_stack(partnership_dict))
+    fields = {p.field.removeprefix("config.sovereign:partnership.") for p in caught.value.problems}
+    assert {"sites[0].log_collector.host", "sites[0].log_collector.tls"} <= fields, fields
+
+
+def test_without_a_log_collector_nothing_is_forwarded(write_stack, partnership_dict):
+    partnership, planned = load_and_design(write_stack(partnership_dict))
+    assert "hardening_remote_log_host" not in site_vars(partnership, partnership.sites[0], planned.sites[0], [])
+    assert "log_collector" not in partnership.model_dump(mode="json")["sites"][0]  # digests as before
+
+
+@pytest.mark.parametrize(("stack", "gpu_pcie", "hca_pcie"), [("in-staging", 5, 5), ("ke-staging", None, 5)])
+def test_burnin_figures_reach_the_acceptance_suite(stack, gpu_pcie, hca_pcie):
+    from nodeconfig.acceptance.expectations import burnin_expectations
+
+    _, _, inventory = _inventory(stack)
+    expected = burnin_expectations(Vars(inventory["all"]["vars"]))
+    assert (expected.nvlinks_per_gpu, expected.gpu_pcie_gen, expected.hca_pcie_gen) == (18, gpu_pcie, hca_pcie)

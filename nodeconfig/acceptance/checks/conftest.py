@@ -46,6 +46,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="`ansible-inventory --list` output already computed for --ansible-inventory",
     )
     group.addoption(
+        "--sovereign-burn-in",
+        action="store_true",
+        help="also run the functional burn-in tier (tests marked burn_in: dcgmi diag -r 3, ...)",
+    )
+    group.addoption(
         "--sovereign-roles-dir",
         default=str(DEFAULT_ROLES_DIR),
         help="where the roles' defaults/ and vars/ are read from (default: the project's roles/)",
@@ -94,7 +99,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     groups: dict[str, list[str]] = {}
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []
+    burn_in = bool(config.getoption("sovereign_burn_in"))
     for item in items:
+        if item.get_closest_marker("burn_in") and not burn_in:
+            drop.append(item)  # the functional tier runs only when asked for (`verify --burn-in`)
+            continue
         host = host_of(item)
         if host is None:
             keep.append(item)

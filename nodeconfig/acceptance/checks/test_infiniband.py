@@ -9,11 +9,13 @@ from typing import Any
 
 import pytest
 
+from nodeconfig.acceptance import ib_facts
 from nodeconfig.acceptance import os_checks as oc
-from nodeconfig.acceptance.expectations import Vars, ib_expectations
+from nodeconfig.acceptance.burnin_checks import IB_BURNIN_PROBES, hca_burnin_findings
+from nodeconfig.acceptance.expectations import Vars, burnin_expectations, ib_expectations
 from nodeconfig.acceptance.findings import Finding, failed, passed, select
 from nodeconfig.acceptance.ib_checks import IB_PROBES, ib_findings
-from nodeconfig.acceptance.probes import collect
+from nodeconfig.acceptance.probes import ParseError, collect
 
 Conclude = Callable[[list[Finding]], None]
 
@@ -62,3 +64,33 @@ def test_fabric_interfaces(host: Any, node_vars: Vars, conclude: Conclude) -> No
         conclude([passed("fabric_interfaces", f"{', '.join(absent)} not present (no fabric port expected)")])
     else:
         conclude([passed("fabric_interfaces", f"{len(interfaces)} fabric interface(s) with their addresses")])
+
+
+# --- Burn-in evidence (burnin_checks): HCA links and firmware, error counters of the fabric ports ---
+
+
+@pytest.fixture(scope="module")
+def hca(host: Any, node_vars: Vars) -> list[Finding]:
+    expected = ib_expectations(node_vars)
+    if expected.port_count == 0:
+        return hca_burnin_findings({}, expected, burnin_expectations(node_vars), [])
+    sysfs = collect(host, IB_PROBES)["sysfs"]
+    try:
+        ports = ib_facts.parse_sysfs_ports(sysfs.stdout) if sysfs.rc == 0 else []
+    except ParseError:
+        ports = []  # ib_port_count reports the unreadable sysfs; counters of every port are judged
+    layer = expected.link_layer.lower()
+    fabric = [p.name for p in ports if p.link_layer.lower() == layer and (not expected.hcas or p.hca in expected.hcas)]
+    return hca_burnin_findings(collect(host, IB_BURNIN_PROBES), expected, burnin_expectations(node_vars), fabric)
+
+
+def test_hca_pcie(hca: list[Finding], conclude: Conclude) -> None:
+    conclude(select(hca, "hca_pcie"))
+
+
+def test_hca_firmware(hca: list[Finding], conclude: Conclude) -> None:
+    conclude(select(hca, "hca_firmware"))
+
+
+def test_ib_counters(hca: list[Finding], conclude: Conclude) -> None:
+    conclude(select(hca, "ib_counters"))

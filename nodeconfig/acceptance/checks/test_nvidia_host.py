@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
+from nodeconfig.acceptance import burnin_facts as bf
 from nodeconfig.acceptance import os_checks as oc
-from nodeconfig.acceptance.expectations import Vars, gpu_expectations
+from nodeconfig.acceptance.burnin_checks import GPU_BURNIN_PROBES, gpu_burnin_findings
+from nodeconfig.acceptance.expectations import Vars, burnin_expectations, gpu_expectations
 from nodeconfig.acceptance.findings import Finding, failed, passed, select
 from nodeconfig.acceptance.gpu_checks import GPU_PROBES, gpu_findings
 from nodeconfig.acceptance.probes import collect
@@ -87,3 +89,53 @@ def test_host_services(host: Any, node_vars: Vars, conclude: Conclude) -> None:
         conclude([failed("host_services", f"not running and enabled: {', '.join(down)}")])
     else:
         conclude([passed("host_services", f"{', '.join(names)} running")])
+
+
+# --- Burn-in evidence (burnin_checks): read-only, from what the node has logged and trained ---
+
+
+@pytest.fixture(scope="module")
+def burnin(host: Any, node_vars: Vars) -> list[Finding]:
+    expected = gpu_expectations(node_vars)
+    outputs = collect(host, GPU_BURNIN_PROBES) if expected.count else {}
+    return gpu_burnin_findings(outputs, expected, burnin_expectations(node_vars))
+
+
+def test_ecc_errors(burnin: list[Finding], conclude: Conclude) -> None:
+    conclude(select(burnin, "ecc_errors"))
+
+
+def test_xid(burnin: list[Finding], conclude: Conclude) -> None:
+    conclude(select(burnin, "xid"))
+
+
+def test_gpu_pcie(burnin: list[Finding], conclude: Conclude) -> None:
+    conclude(select(burnin, "gpu_pcie"))
+
+
+def test_nvlink(burnin: list[Finding], conclude: Conclude) -> None:
+    conclude(select(burnin, "nvlink"))
+
+
+def test_pcie_acs(burnin: list[Finding], conclude: Conclude) -> None:
+    conclude(select(burnin, "pcie_acs"))
+
+
+# --- The functional tier (`sovereign verify --burn-in`) ---
+
+
+@pytest.mark.burn_in
+def test_dcgm_diag(host: Any, node_vars: Vars, conclude: Conclude) -> None:
+    """DCGM's level-3 diagnostic (memory, PCIe bandwidth, targeted stress and power) on every GPU."""
+    expected = gpu_expectations(node_vars)
+    if expected.count == 0:
+        conclude([passed("dcgm_diag", "no GPUs expected")])
+        return
+    out = collect(host, {"diag": bf.DIAG_PROBE})["diag"]
+    if out.missing:
+        conclude([failed("dcgm_diag", "dcgmi is not installed (DCGM: nvidia_host_dcgm_enabled, or the GPU Operator's)")])
+        return
+    try:
+        conclude(bf.diag_findings(bf.parse_dcgm_diag(out.stdout)))
+    except bf.BurnInParseError as exc:
+        conclude([failed("dcgm_diag", f"exit status {out.rc}: {exc}")])

@@ -4,11 +4,13 @@ this machine over local:// (no SSH needed) or an address where nothing answers."
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import yaml
 
+from nodeconfig.acceptance.burnin_checks import IB_CHECKS as BURNIN_IB_CHECKS
 from nodeconfig.acceptance.expectations import ROLES
 from nodeconfig.acceptance.gpu_checks import CHECKS as GPU_CHECKS
 from nodeconfig.acceptance.ib_checks import CHECKS as IB_CHECKS
@@ -16,8 +18,8 @@ from nodeconfig.acceptance.report import VerifyReport
 from nodeconfig.acceptance.run import CHECKS_DIR, VerifyInputError, match_hosts, select_roles, verify, verify_local
 
 # The checks each module runs: the hardware findings, then the role's own.
-IB_MODULE = [*IB_CHECKS, "rdma_packages", "fabric_interfaces"]
-GPU_MODULE = [*GPU_CHECKS, "nouveau_blacklisted", "host_services"]
+IB_MODULE = [*IB_CHECKS, "rdma_packages", "fabric_interfaces", *BURNIN_IB_CHECKS]
+GPU_MODULE = [*GPU_CHECKS, "nouveau_blacklisted", "host_services", "ecc_errors", "xid", "gpu_pcie", "nvlink", "pcie_acs"]
 
 INVENTORY = {
     "all": {
@@ -137,3 +139,22 @@ def test_verify_local_with_a_vars_file(tmp_path: Path) -> None:
     report = verify_local(node, roles=["infiniband", "nvidia_host"])  # nvidia_host: not a storage role
     assert {(r.host, r.role) for r in report.rows} == {("local", "infiniband")}
     assert [r.check for r in report.rows] == IB_MODULE
+
+
+def test_burn_in_tier_runs_only_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The functional tier goes through the real probe: a `dcgmi` on PATH prints DCGM's JSON report
+    (a recorded-format fixture with one failing GPU), and the check names that GPU."""
+    fixture = Path(__file__).resolve().parents[2] / "fixtures" / "gpu" / "burnin" / "dcgm-diag-r3-fail.json"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "dcgmi").write_text(f"#!/bin/sh\n[ \"$*\" = 'diag -r 3 -j' ] || exit 64\ncat {fixture}\n")
+    (bin_dir / "dcgmi").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    node = tmp_path / "node.yml"
+    node.write_text(yaml.safe_dump({"group_names": ["gpu", "su01"], "nvidia_host_expected_gpu_count": 8}))
+    quick = verify_local(node, roles=["nvidia_host"])
+    assert [r.check for r in quick.rows] == GPU_MODULE  # the read-only checks, without the tier
+    full = verify_local(node, roles=["nvidia_host"], burn_in=True)
+    assert [r.check for r in full.rows] == [*GPU_MODULE, "dcgm_diag"]
+    (diag,) = [r for r in full.rows if r.check == "dcgm_diag"]
+    assert diag.status == "failed" and diag.message == "Hardware/GPU Memory GPU 3: Error using CUDA API cudaMalloc (2) [GPU 3]"

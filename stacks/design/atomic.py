@@ -1,4 +1,8 @@
-"""Files the CLI writes appear whole or not at all, and never through a symlink.
+"""Files the project writes appear whole or not at all, and never through a symlink.
+
+Here, below cli/, nodeconfig/, report/ and lab/, because all of them write state that people and
+later runs read (plans, inventories, ssh_config, reports, lab records, keys): one implementation,
+importable from every layer without a layer importing one above it.
 
 - `write_file`: the bytes go to a new temp file in the target's directory (created exclusively,
   never following a link), are fsynced, then renamed over the target — or linked to it when the
@@ -28,9 +32,10 @@ class OutputRefused(ValueError):
     """The target holds something this write would destroy without being asked to (exit 2)."""
 
 
-def write_file(path: Path, data: str | bytes, *, replace: bool = True) -> bool:
+def write_file(path: Path, data: str | bytes, *, replace: bool = True, mode: int | None = None) -> bool:
     """Write `path` atomically; True if it replaced a file. With replace=False, FileExistsError
-    if anything is at `path`."""
+    if anything is at `path`. `mode` sets the permissions exactly (keys, kubeconfigs: 0o600),
+    before any byte is written; without it the umask applies as for any file a user writes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     existed = os.path.lexists(path)
@@ -38,7 +43,7 @@ def write_file(path: Path, data: str | bytes, *, replace: bool = True) -> bool:
         raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
     if existed and not replace:
         raise FileExistsError(errno.EEXIST, "exists", str(path))
-    temp = _new_file(path.parent, path.name, data)
+    temp = _new_file(path.parent, path.name, data, mode)
     try:
         if replace:
             os.replace(temp, path)  # replaces a symlink itself, never the file it points to
@@ -117,17 +122,19 @@ def _renameat2(src: Path, dst: Path, flags: int) -> None:
         raise OSError(code, os.strerror(code), str(dst))
 
 
-def _new_file(directory: Path, name: str, data: str | bytes) -> Path:
+def _new_file(directory: Path, name: str, data: str | bytes, mode: int | None = None) -> Path:
     raw = data.encode("utf-8") if isinstance(data, str) else data
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     while True:
         temp = directory / f".{name[:200]}.{secrets.token_hex(4)}.tmp"
         try:
-            fd = os.open(temp, flags, 0o666)  # the umask applies, as for any file a user writes
+            fd = os.open(temp, flags, 0o666 if mode is None else mode & 0o600)
             break
         except FileExistsError:
             continue
     try:
+        if mode is not None:
+            os.fchmod(fd, mode)  # exact, whatever the umask; opened no wider than 0o600 meanwhile
         with os.fdopen(fd, "wb") as handle:
             handle.write(raw)
             handle.flush()

@@ -3,18 +3,21 @@ old set or the complete new set; a full disk leaves the old file; symlinks are n
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
 
-from cli import atomic
 from cli.main import cli
+from stacks.design import atomic
 from stacks.design.loader import load_and_design
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,7 +33,7 @@ def plan(out: Path, *extra: str, stack: str = "ke-staging"):
 
 
 class InterruptAtLine:
-    """Raise KeyboardInterrupt at the n-th line cli/atomic.py executes: Ctrl-C at any point."""
+    """Raise KeyboardInterrupt at the n-th line stacks/design/atomic.py executes: Ctrl-C at any point."""
 
     def __init__(self, n: int | None):
         self.n, self.seen = n, 0
@@ -186,3 +189,65 @@ def test_plan_out_on_a_full_disk_keeps_the_old_set(tmp_path):
     assert json.loads(proc.stdout)["exit_code"] == 3
     assert contents(tmp_path / "in-staging") == old
     assert [p.name for p in tmp_path.iterdir()] == ["in-staging"]
+
+
+def test_mode_is_exact_whatever_the_umask(tmp_path):
+    previous = os.umask(0o077)
+    try:
+        atomic.write_file(tmp_path / "config", "x", mode=0o644)
+        atomic.write_file(tmp_path / "key", "k", mode=0o600)
+        atomic.write_file(tmp_path / "plain", "p")
+    finally:
+        os.umask(previous)
+    assert oct((tmp_path / "config").stat().st_mode & 0o777) == oct(0o644)
+    assert oct((tmp_path / "key").stat().st_mode & 0o777) == oct(0o600)
+    assert oct((tmp_path / "plain").stat().st_mode & 0o777) == oct(0o600)  # umask 077 applied
+
+
+def test_configure_inventory_survives_a_full_disk(tmp_path, monkeypatch):
+    # nodeconfig writes through the same module: a failed write leaves the previous inventory whole.
+    from nodeconfig import configure
+
+    target = SimpleNamespace(state_dir=tmp_path, inventory={"all": {"hosts": {"a": {}}}})
+    path = configure.write_inventory(target)
+    before = path.read_bytes()
+    target.inventory = {"all": {"hosts": {f"host{i}": {"x": "y" * 100} for i in range(1000)}}}
+
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError):
+        configure.write_inventory(target)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inventory.yml"]  # no temp file left
+
+
+# A plain write is right only where the file is not state someone reads back whole. Each entry:
+# (file, a piece of the line, why).
+PLAIN_WRITES = [
+    ("nodeconfig/runner.py", "os.open(secrets_file", "new file, O_EXCL, in a private /dev/shm dir deleted after the run"),
+    ("nodeconfig/runner.py", 'os.fdopen(fd, "w"', "the same secrets file"),
+    ("nodeconfig/acceptance/run.py", "cached.write_text", "a private TemporaryDirectory for one verify run"),
+    ("lab/rootfs.py", "write_text(", "inside the image's build directory, renamed into place when complete"),
+    ("lab/rootfs.py", '.lock", "a"', "a lock file: its content is never read"),
+    ("lab/registry.py", '"a") as fh', "a lock file: its content is never read"),
+    ("lab/processes.py", 'open("ab")', "a daemon's log, appended to"),
+    ("lab/network.py", "_FORWARD.write_text", "/proc/sys: a kernel switch, which a rename cannot replace"),
+    ("toolchain/build.py", 'open("a")', "the build log, appended to"),
+    ("toolchain/build.py", "write_text(", "inside a build directory; each tool is installed by rename"),
+]
+WRITE = re.compile(r"\.write_text\(|\.write_bytes\(|open\([^)]*[\"'][wax]b?[\"']|O_WRONLY")
+
+
+def test_every_state_file_is_written_through_atomic():
+    found = []
+    for package in ("cli", "nodeconfig", "report", "lab", "stacks", "toolchain", "benchmarks"):
+        for source in sorted((REPO / package).rglob("*.py")):
+            relative = source.relative_to(REPO).as_posix()
+            if relative == "stacks/design/atomic.py":
+                continue
+            for number, line in enumerate(source.read_text().splitlines(), 1):
+                if WRITE.search(line) and not any(f == relative and piece in line for f, piece, _ in PLAIN_WRITES):
+                    found.append(f"{relative}:{number}: {line.strip()}")
+    assert not found, "write these with stacks.design.atomic (or list why not in PLAIN_WRITES):\n" + "\n".join(found)
