@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from stacks.design.charts import deep_merge, mirror_image, mirror_values
+from stacks.design.hcas import HCA_LAYOUTS
 from stacks.design.partnership import DriverMode, GpuDriver
 from stacks.design.sizing import SiteDesign
 
@@ -68,17 +69,21 @@ def network_operator_values(defaults: Mapping[str, Any], mirrors: Mapping[str, s
 
 
 def nic_cluster_policy(site: SiteDesign, mirrors: Mapping[str, str], *, ofed: str = "container") -> dict[str, Any]:
-    """The NicClusterPolicy spec from the fabric design: one RDMA resource per rail, so a job
-    asks for `rdma/rail-N` and lands on the NIC of rail N; the DOCA driver container unless the
+    """The NicClusterPolicy spec from the fabric design: one RDMA resource per rail, selected by
+    the interface name the platform's port table gives that rail (stacks/design/hcas.py), so a job
+    asks for `rdma/rail-N` and lands on the NIC beside its GPU; platforms without a published
+    table get one shared resource for all their fabric ports. The DOCA driver container unless the
     hosts carry inbox drivers."""
     link = "infiniband" if site.fabric.kind == "infiniband" else "ether"
-    config = {"configList": [
-        {"resourceName": f"rail-{rail}", "rdmaHcaMax": 63,
-         "selectors": {"vendors": [MELLANOX_VENDOR], "linkTypes": [link], "ifNames": [f"rail{rail}"]}}
-        for rail in range(site.fabric.rails)
-    ]}
+    selectors = {"vendors": [MELLANOX_VENDOR], "linkTypes": [link]}
+    layout = HCA_LAYOUTS.get(site.platform)
+    if layout is not None and layout.compute():
+        resources = [{"resourceName": f"rail-{port.rail}", "rdmaHcaMax": 63,
+                      "selectors": {**selectors, "ifNames": [port.interface]}} for port in layout.compute()]
+    else:
+        resources = [{"resourceName": "rdma-shared", "rdmaHcaMax": 63, "selectors": selectors}]
     spec: dict[str, Any] = {"rdmaSharedDevicePlugin": _component(RDMA_SHARED_DEVICE_PLUGIN, mirrors)}
-    spec["rdmaSharedDevicePlugin"]["config"] = json.dumps(config, indent=2, sort_keys=True)
+    spec["rdmaSharedDevicePlugin"]["config"] = json.dumps({"configList": resources}, indent=2, sort_keys=True)
     if ofed == "container":
         spec["ofedDriver"] = {
             **_component(DOCA_DRIVER, mirrors),

@@ -62,6 +62,7 @@ def test_the_operators_are_installed_with_the_partnerships_values(kube_lab, plat
     nic = api.get("/apis/mellanox.com/v1alpha1/nicclusterpolicies/nic-cluster-policy")["spec"]
     resources = json.loads(nic["rdmaSharedDevicePlugin"]["config"])["configList"]
     assert [r["resourceName"] for r in resources] == [f"rail-{i}" for i in range(site.fabric.rails)]
+    assert all(len(r["selectors"]["ifNames"]) == 1 for r in resources)  # the port table's name per rail
     assert all(r["selectors"]["linkTypes"] == ["infiniband"] for r in resources)
     assert nic["ofedDriver"]["repository"].startswith("registry.ai.go.ke/nvcr/")
 

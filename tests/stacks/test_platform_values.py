@@ -4,7 +4,9 @@ test_stack_platform.py) proves the same values reach a real API server through t
 from __future__ import annotations
 
 import io
+import json
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ from stacks.design.charts import (
     mirror_values,
     registry_mirrors,
 )
+from stacks.design.hcas import HCA_LAYOUTS
 from stacks.design.loader import load, load_and_design
 from stacks.design.partnership import DriverMode, GpuDriver
 from stacks.design.platform_values import gpu_operator_values, network_operator_values, nic_cluster_policy
@@ -95,7 +98,14 @@ def test_the_network_operator_leaves_nfd_to_the_gpu_operator_and_gets_one_rdma_r
     policy = nic_cluster_policy(site, MIRRORS)
     assert policy["ofedDriver"]["repository"] == "registry.example.gov/nvcr/nvidia/mellanox"
     assert "ofedDriver" not in nic_cluster_policy(site, MIRRORS, ofed="inbox")
-    assert site.fabric.rails == 4 and '"rail-3"' in policy["rdmaSharedDevicePlugin"]["config"]
+    resources = json.loads(policy["rdmaSharedDevicePlugin"]["config"])["configList"]
+    # GB200's compute tray: the four compute ports of the published port table, one rail each.
+    assert [(r["resourceName"], r["selectors"]["ifNames"]) for r in resources] == [
+        (f"rail-{port.rail}", [port.interface]) for port in HCA_LAYOUTS["gb200-nvl72"].compute()]
+    assert site.fabric.rails == len(resources) == 4
+    b200 = replace(site, platform="hgx-b200")  # no published port table: one shared resource
+    shared = json.loads(nic_cluster_policy(b200, MIRRORS)["rdmaSharedDevicePlugin"]["config"])["configList"]
+    assert [r["resourceName"] for r in shared] == ["rdma-shared"] and "ifNames" not in shared[0]["selectors"]
 
 
 def test_charts_come_from_the_mirror_when_one_is_named():
