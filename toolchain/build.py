@@ -213,6 +213,13 @@ def _kwok(b: Builder) -> None:
     b.install(gobin / "kwok", "bin/kwok")
 
 
+def _promtool(b: Builder) -> None:
+    gobin = b.root / "build" / "promtool-bin"
+    b.go("install", f"github.com/prometheus/prometheus/cmd/promtool@v{pins.PROMETHEUS}", cwd=b.root,
+         env={"GOBIN": str(gobin)})
+    b.install(gobin / "promtool", "bin/promtool")
+
+
 STEPS: tuple[Step, ...] = (
     Step("pulumi", ("bin/pulumi", "bin/pulumi-language-python-exec", "bin/pulumi-resource-pulumi-python"),
          "about 4.5 min", _pulumi_cli),
@@ -222,6 +229,7 @@ STEPS: tuple[Step, ...] = (
          "about 4 min", _kube_binaries),
     Step("etcd", ("bin/etcd",), "about 20 s", _etcd),
     Step("kwok", ("bin/kwok", "share/kwok-stages.yaml"), "about 1.5 min", _kwok),
+    Step("promtool", ("bin/promtool",), "about 8 min", _promtool),
 )
 
 
