@@ -81,13 +81,18 @@ def engine_environment(stack: str, lab: str | None) -> dict[str, str]:
             "for its secrets; the lab passphrase protects only *-staging, *-lab and *-dev stacks"
         )
     if lab is not None:
-        cp = ControlPlane(lab, lab_paths.lab_dir(lab_paths.lab_name(lab)))
-        if not cp.exists():
+        lab_dir = lab_paths.lab_dir(lab_paths.lab_name(lab))
+        cp = ControlPlane(lab, lab_dir)
+        bmc_file = lab_dir / "bmc" / "stack.json"  # written by lab.bmc.site_bmcs_up
+        if bmc_file.is_file():
+            env["SOVEREIGN_BMC_FILE"] = str(bmc_file)
+        elif not cp.exists():
             raise EngineError(f"lab {lab!r} has no Kubernetes; start it with `sovereign lab up --name {lab}`")
-        env["SOVEREIGN_KUBECONFIG"] = str(cp.kubeconfig)
-        site_file = cp.dir / "site.json"
-        if site_file.is_file():
-            env["SOVEREIGN_CLUSTER_SITE"] = json.loads(site_file.read_text())["site"]
+        if cp.exists():
+            env["SOVEREIGN_KUBECONFIG"] = str(cp.kubeconfig)
+            site_file = cp.dir / "site.json"
+            if site_file.is_file():
+                env["SOVEREIGN_CLUSTER_SITE"] = json.loads(site_file.read_text())["site"]
     return env
 
 
@@ -98,6 +103,7 @@ def _stack(stack: str, env: dict[str, str]) -> auto.Stack:
         raise EngineError(str(exc)) from None
     command = auto.PulumiCommand(root=str(pins.tools_dir()), skip_version_check=True)
     root = current_project().root
+    _link_program_venv(root)
     opts = auto.LocalWorkspaceOptions(
         work_dir=str(root), pulumi_home=str(tool_env.pulumi_home()), env_vars=env, pulumi_command=command,
         secrets_provider="passphrase",
@@ -106,6 +112,18 @@ def _stack(stack: str, env: dict[str, str]) -> auto.Stack:
         return auto.create_or_select_stack(stack, work_dir=str(root), opts=opts)
     except auto.CommandError as exc:
         raise EngineError(_engine_message(exc)) from None
+
+
+def _link_program_venv(root: Path) -> None:
+    """The dynamic-provider plugin (stacks.providers) resolves Pulumi.yaml's `virtualenv: .venv`
+    against the program directory (`main: stacks/`), not the project root as the language host
+    does; a link there to the project's virtualenv makes both find the same interpreter."""
+    venv, link = root / ".venv", root / "stacks" / ".venv"
+    if venv.is_dir() and not link.exists() and not link.is_symlink():
+        try:
+            link.symlink_to(Path("..") / ".venv")
+        except OSError:
+            pass  # a read-only checkout: the run then reports the plugin's own error
 
 
 def _locks(stack: str) -> list[Path]:
@@ -190,7 +208,9 @@ def run(
             stack.refresh(clear_pending_creates=True, color="never", show_secrets=False)
             recovered.append("pending operations of a crashed run (refreshed)")
         if operation == "up":
-            up = stack.up(expect_no_changes=expect_no_changes or None, show_secrets=False, **common)
+            # continue-on-error: one server whose BMC fails must not stop the others (stacks.components.machines)
+            up = stack.up(expect_no_changes=expect_no_changes or None, show_secrets=False, continue_on_error=True,
+                          **common)
             changes = _counts(up.summary.resource_changes)
             outputs = {k: v.value for k, v in up.outputs.items() if not v.secret}
         elif operation == "preview":
@@ -205,7 +225,7 @@ def run(
     except auto.CommandError as exc:
         raise EngineError("\n".join(errors) if errors else _engine_message(exc)) from None
     result = RunResult(operation, stack_name, changes, outputs, time.monotonic() - started, recovered)
-    if operation == "up" and lab is not None:
+    if operation == "up" and lab is not None and ControlPlane(lab, lab_paths.lab_dir(lab_paths.lab_name(lab))).exists():
         result.node_labels = _check_node_labels(stack_name, lab)
     return result
 
