@@ -117,6 +117,12 @@ class BmcLab:
         return {"endpoint": self.endpoint().to_json(), "servers": len(record["servers"]),
                 "running": self.daemon.pid() is not None}
 
+    def set_bmc_password(self, password: str) -> None:
+        """Change the password the BMCs accept (a credential rotated on the BMC side); the emulator
+        reads its htpasswd on every request. The stack's copy (`password`) is left as it was."""
+        digest = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=6)).decode()
+        _write_private(self.dir / "htpasswd", f"{BMC_USER}:{digest}\n")
+
     def _prepare(self, servers: list[str]) -> None:
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         state = self.dir / "state"
