@@ -212,6 +212,7 @@ def site_bmcs_up(lab_dir: Path, site: SiteDesign, count: int, *, deadline_s: flo
         "install_image": {"url": f"{url}/{image.name}", "sha256": _sha256(image)},
         "deadline_s": deadline_s, "wave": wave,
         "artifacts_dir": str(artifacts.dir), "artifacts_url": url,
+        "admin_keys": [_admin_key(bmcs.dir)],
     }
     path = bmcs.dir / "stack.json"
     tmp = path.with_suffix(".tmp")
@@ -221,9 +222,11 @@ def site_bmcs_up(lab_dir: Path, site: SiteDesign, count: int, *, deadline_s: flo
 
 
 def site_bmcs_down(lab_dir: Path) -> None:
+    """Stop both daemons and remove their state: the next lab starts fresh."""
     ArtifactServer(lab_dir).down()
     BmcLab(lab_dir).down()
-    (lab_dir / "bmc" / "stack.json").unlink(missing_ok=True)
+    shutil.rmtree(lab_dir / "bmc", ignore_errors=True)
+    shutil.rmtree(lab_dir / "artifacts", ignore_errors=True)
 
 
 def install_image(directory: Path) -> Path:
@@ -244,6 +247,22 @@ def install_image(directory: Path) -> Path:
                    check=True, capture_output=True)
     tmp.rename(image)
     return image
+
+
+def _admin_key(directory: Path) -> str:
+    """The lab admins' SSH key (the seeds install its public half on every node)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    private = directory / "admin_ed25519"
+    if not private.is_file():
+        key = ed25519.Ed25519PrivateKey.generate()
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                serialization.NoEncryption())
+        _write_private(private, pem.decode())
+    loaded = serialization.load_ssh_private_key(private.read_bytes(), password=None)
+    public = loaded.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    return f"{public.decode()} sovereign-lab-admin"
 
 
 def _sha256(path: Path) -> str:

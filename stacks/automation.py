@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -192,7 +193,7 @@ def run(
     def events(event: auto.events.EngineEvent) -> None:
         data = _event_dict(event)
         if data["kind"] == "diagnostic" and data.get("severity") == "error":
-            message = str(data.get("message", "")).strip()
+            message = _without_traceback(str(data.get("message", "")).strip())
             if message and "program exited with non-zero exit code" not in message:
                 errors.append(message)
         if on_event is not None:
@@ -245,6 +246,17 @@ def _check_node_labels(stack_name: str, lab: str) -> dict[str, Any]:
     design = next((s for s in planned.sites if s.site == site), planned.sites[0])
     checked, drift = label_drift(cp.api(), design)
     return {"site": design.site, "checked": checked, "drift": drift}
+
+
+def _without_traceback(message: str) -> str:
+    """A dynamic provider's error arrives as a Python traceback (pulumi.dynamic formats every
+    exception so); its last line, less the exception's module path, is the reason people need."""
+    if "Traceback (most recent call last):" not in message:
+        return message
+    head = message.split("Traceback (most recent call last):", 1)[0].strip()
+    lines = [ln for ln in message.splitlines() if ln.strip()]
+    last = re.sub(r"^[\w.]+(Error|Exception|Mismatch): ", "", lines[-1].strip()) if lines else ""
+    return f"{head} {last}".strip()
 
 
 def _counts(changes: Any) -> dict[str, int]:

@@ -2,7 +2,8 @@
 
 Two sources, the first that is present:
 - the stack config: `sovereign:bmc` (an object: url, system, username, caFile, installImage
-  {url, sha256}, and optionally servers, deadlineSeconds, wave, generation, artifacts) with the password as
+  {url, sha256}, and optionally servers, deadlineSeconds, wave, generation, artifacts {dir, url},
+  adminKeys) with the password as
   the secret `sovereign:bmcPassword`;
 - the lab: `SOVEREIGN_BMC_FILE`, written by `sovereign lab up --bmcs N` and set by `sovereign up
   --lab` (the emulator's endpoint, its CA, the password file), like SOVEREIGN_KUBECONFIG.
@@ -39,6 +40,7 @@ class BmcSettings:
     generation: int = 0
     artifacts_dir: str | None = None  # where seed ISOs are written and served from
     artifacts_url: str | None = None
+    admin_keys: tuple[str, ...] = ()  # SSH public keys the seeds install for the admins
 
 
 def bmc_settings(config: pulumi.Config) -> BmcSettings | None:
@@ -90,4 +92,5 @@ def _from_mapping(raw: Any, where: str, password: pulumi.Input[str] | None, pass
         wave=int(raw.get("wave", 8)), generation=int(raw.get("generation", 0)),
         artifacts_dir=raw.get("artifacts_dir") or (raw.get("artifacts") or {}).get("dir"),
         artifacts_url=raw.get("artifacts_url") or (raw.get("artifacts") or {}).get("url"),
+        admin_keys=tuple(raw.get("adminKeys") or raw.get("admin_keys") or ()),
     )

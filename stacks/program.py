@@ -76,7 +76,7 @@ def build(
     if bmc is not None:  # only stacks that reach BMCs have servers to provision, and this output
         from stacks.machines_layer import build_machines
 
-        outputs["machines"] = build_machines(planned.sites[0] if cluster_site is None else
+        outputs["machines"] = build_machines(partnership, planned.sites[0] if cluster_site is None else
                                              next(s for s in planned.sites if s.site == cluster_site), bmc)
         pulumi.export("machines", outputs["machines"])
     return outputs

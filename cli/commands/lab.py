@@ -144,13 +144,17 @@ def _render_site_lab(data: dict[str, Any]) -> None:
               help="Simulated GPU nodes: the design's first N, by their design names.")
 @click.option("--nodes", "ssh_nodes", type=click.IntRange(0, MAX_NODES), default=3, show_default=True,
               help="Debian SSH nodes (LXC, needs root); 0 for Kubernetes only.")
+@click.option("--bmcs", type=click.IntRange(0, 10_000), default=0, show_default=True,
+              help="Emulated BMCs (sushy-tools Redfish) for the design's first N GPU servers, with an artifact server.")
 @name_option
 @json_option
-def site_up(stack: str, site: str | None, gpu_nodes: int, ssh_nodes: int, name: str | None, as_json: bool) -> None:
-    """Start the lab: control plane on 127.0.0.1, simulated GPU nodes, SSH nodes (idempotent)."""
+def site_up(stack: str, site: str | None, gpu_nodes: int, ssh_nodes: int, bmcs: int, name: str | None,
+            as_json: bool) -> None:
+    """Start the lab: control plane on 127.0.0.1, simulated GPU nodes, SSH nodes, BMCs (idempotent)."""
     from lab.site_lab import SiteLab
 
-    data = SiteLab(name, progress=_progress()).up(stack=stack, site=site, gpu_nodes=gpu_nodes, ssh_nodes=ssh_nodes)
+    data = SiteLab(name, progress=_progress()).up(stack=stack, site=site, gpu_nodes=gpu_nodes, ssh_nodes=ssh_nodes,
+                                                  bmcs=bmcs)
     emit_json(data) if as_json else _render_site_lab(data)
 
 

@@ -1,4 +1,5 @@
-"""Machines: every server of a site provisioned through its BMC, one RedfishMachine each.
+"""Machines: every server of a site provisioned through its BMC, one RedfishMachine each, booted
+from the site's install media with its own seed ISO (a SeedIso each, when the site has an artifact server).
 
 Bounded waves per rack: the provider lets at most `wave` BMC sessions per rack run at once (one
 provider process serves all machines), so a site of thousands never opens thousands of sessions,
@@ -15,6 +16,7 @@ import pulumi
 
 from stacks.design.bmc_plan import BmcServer
 from stacks.providers.redfish_machine import RedfishMachine
+from stacks.providers.seed_iso import SeedIso
 
 
 @dataclass
@@ -30,7 +32,9 @@ class MachinesArgs:
     deadline_s: float = 300.0
     wave: int = 8
     generation: int = 0
-    seeds: dict[str, pulumi.Input[dict[str, str]]] = field(default_factory=dict)  # server -> {url, sha256}
+    seeds: dict[str, dict[str, str]] = field(default_factory=dict)  # server -> rendered seed files
+    artifacts_dir: str | None = None  # where seed ISOs are written, and the URL serving it
+    artifacts_url: str | None = None
 
 
 class Machines(pulumi.ComponentResource):
@@ -40,13 +44,16 @@ class Machines(pulumi.ComponentResource):
         super().__init__("sovereign:machines:Machines", name, None, opts)
         machines = []
         for server in args.servers:
-            seed = args.seeds.get(server.name)
+            seed = None
+            if server.name in args.seeds and args.artifacts_dir and args.artifacts_url:
+                seed = SeedIso(server.name, {"files": args.seeds[server.name], "artifacts_dir": args.artifacts_dir,
+                                             "artifacts_url": args.artifacts_url}, pulumi.ResourceOptions(parent=self))
             props = {
                 "name": server.name, "url": server.url, "system": server.system, "rack": server.rack,
                 "username": args.username, "password": args.password, "ca_pem": args.ca_pem,
                 "image_url": args.image_url, "image_sha256": args.image_sha256,
-                "seed_url": pulumi.Output.from_input(seed).apply(lambda s: s["url"]) if seed else None,
-                "seed_sha256": pulumi.Output.from_input(seed).apply(lambda s: s["sha256"]) if seed else None,
+                "seed_url": seed.url if seed else None,
+                "seed_sha256": seed.sha256 if seed else None,
                 "gpu_model": args.gpu_model, "gpus": args.gpus, "deadline_s": args.deadline_s,
                 "wave": args.wave, "generation": args.generation,
             }

@@ -27,6 +27,7 @@ class BmcServer:
     name: str
     rack: int
     bmc_ip: str
+    data_ip: str
     url: str
     system: str
 
@@ -38,5 +39,5 @@ def bmc_servers(site: SiteDesign, url: str, system: str, limit: int | None = Non
         if node.group != "gpu" or (limit is not None and len(servers) >= limit):
             break
         fields = {"bmc_ip": node.bmc_ip, "system_uuid": system_uuid(node.name), "name": node.name}
-        servers.append(BmcServer(node.name, node.rack, node.bmc_ip, url.format(**fields), system.format(**fields)))
+        servers.append(BmcServer(node.name, node.rack, node.bmc_ip, node.data_ip, url.format(**fields), system.format(**fields)))
     return servers

@@ -235,9 +235,15 @@ class RedfishMachineProvider(ResourceProvider):
         changed += [k for k in ("password", "username", "ca_pem", "url", "system", "gpu_model", "gpus",
                                 "deadline_s", "rack", "wave") if olds.get(k) != news.get(k)]
         if not changed and not any(isinstance(v, str) and v == UNKNOWN for v in news.values()):
-            # Drift: what the BMC says now against what the last `up` left.
-            with _session(news) as bmc:
-                observed = _observed(bmc)
+            # Drift: what the BMC says now against what the last `up` left. A BMC that cannot be
+            # asked is drift too (unknown is not "same"): `up` then tries, and fails for this
+            # server alone with the BMC's reason, instead of a diff error stopping the whole run.
+            try:
+                with _session(news) as bmc:
+                    observed = _observed(bmc)
+            except BmcError as exc:
+                pulumi.log.warn(str(exc))
+                observed = {"power_state": "Unknown", "media": {}}
             if observed["power_state"] != "On":
                 changed.append("power_state")
             if any(observed["media"].get(d) != url for d, url in _wanted_media(news).items()):

@@ -106,18 +106,35 @@ def test_up_provisions_every_server(bmc_lab):
     doc = bmc_lab.up()
     assert doc["changes"]["create"] >= SERVERS
     assert doc["outputs"]["machines"] == {"servers": SERVERS, "racks": 1, "wave": 8, "powered_on": SERVERS}
-    image = json.loads(bmc_lab.settings.read_text())["install_image"]["url"]
+    settings = json.loads(bmc_lab.settings.read_text())
     for server in bmc_lab.servers:
         system = bmc_lab.system(server)
         assert system.power_state == sushy.POWER_STATE_ON, server
         assert system.boot.target == sushy.BOOT_SOURCE_TARGET_CD, server
         inserted = {m.identity: m.image for m in system.virtual_media.get_members() if m.inserted}
-        assert inserted == {"Cd": image}, server
+        seed = f"{settings['artifacts_url']}/seeds/{server}-seed.iso"
+        assert inserted == {"Cd": settings["install_image"]["url"], "Floppy": seed}, server
+    iso = Path(settings["artifacts_dir"]) / "seeds" / f"{bmc_lab.servers[0]}-seed.iso"
+    listing = subprocess.run(["xorriso", "-indev", str(iso), "-pvd_info", "-ls", "/"], capture_output=True,
+                             text=True, check=True)
+    assert "cidata" in listing.stdout + listing.stderr
+    assert {"'user-data'", "'meta-data'", "'preseed.cfg'"} <= set(listing.stdout.split())
 
 
 def test_preview_after_up_has_no_changes(bmc_lab):
     code, doc = bmc_lab.sovereign("preview", STACK, "--allow-unapproved", "--expect-no-changes")
     assert code == 0, doc
+
+
+def test_a_changed_seed_is_a_visible_diff(bmc_lab):
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE8sLd0vbbK3vMgkbQfWq2Gk8D0zHc3v7c8j7yJmNW2k new-admin"
+    old = bmc_lab.edit_settings(admin_keys=[key])
+    try:
+        code, doc = bmc_lab.sovereign("preview", STACK, "--allow-unapproved")
+        # every seed is repacked, and every server re-provisioned from it
+        assert code == 0 and doc["changes"].get("update") == 2 * SERVERS, doc
+    finally:
+        bmc_lab.edit_settings(**old)
 
 
 def test_server_powered_off_by_hand_is_drift_that_up_fixes(bmc_lab):
@@ -137,8 +154,9 @@ def test_rotated_credential_401_then_success(bmc_lab):
     bmc_lab.bmcs.set_bmc_password(new)  # rotated on the BMCs, the stack still has the old one
     code, doc = bmc_lab.sovereign("up", STACK, "--allow-unapproved")
     message = json.dumps(doc)
-    assert code != 0 and "refused the credentials" in message and bmc_lab.servers[0] in message, message
-    assert old not in message and new not in message
+    assert code != 0 and "refused the credentials" in message, message
+    assert all(f"server {server}:" in message for server in bmc_lab.servers), message  # each failure, each reason
+    assert "Traceback" not in message and old not in message and new not in message
     (bmc_lab.dir / "bmc" / "password").write_text(new + "\n")  # the stack's copy follows
     bmc_lab.up()
     code, doc = bmc_lab.sovereign("preview", STACK, "--allow-unapproved", "--expect-no-changes")
