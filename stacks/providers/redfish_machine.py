@@ -46,7 +46,11 @@ DEFAULT_CREDENTIALS = frozenset({
     ("root", "calvin"), ("ADMIN", "ADMIN"), ("USERID", "PASSW0RD"), ("root", "0penBmc"),
     ("admin", "admin"), ("root", "root"), ("admin", "password"), ("Administrator", "password"),
 })
-CD, REMOVABLE = "Cd", "Floppy"  # the install image, the seed ISO
+# The install image goes to a CD/DVD device, the seed ISO to a removable one. Devices are chosen by
+# their MediaTypes, not their names, which differ by vendor (Cd/Floppy on the emulator, CD/
+# RemovableDisk on iDRAC, 2/1 on iLO).
+CD, REMOVABLE = "cd", "removable"
+_MEDIA_TYPES = {CD: {"CD", "DVD"}, REMOVABLE: {"USBStick", "Floppy"}}
 _SESSION_LIMIT: dict[str, threading.BoundedSemaphore] = {}
 _SESSION_LOCK = threading.Lock()
 
@@ -117,16 +121,19 @@ class _Bmc:
         except self.sushy.exceptions.MissingAttributeError:
             return list(self.system.managers[0].virtual_media.get_members())
 
-    def insert(self, device: str, url: str) -> None:
+    def insert(self, kind: str, url: str) -> None:
         for media in self._media_devices():
-            if media.identity == device:
-                if media.inserted and media.image == url:
-                    return
-                if media.inserted:
-                    media.eject_media()
-                media.insert_media(url, inserted=True, write_protected=True)
+            types = {str(getattr(t, "value", t)) for t in (media.media_types or [])}
+            if not types & _MEDIA_TYPES[kind] or (kind == REMOVABLE and types & _MEDIA_TYPES[CD]):
+                continue
+            if media.inserted and media.image == url:
                 return
-        raise BmcError(f"server {self.name}: the BMC has no virtual media device {device!r}")
+            if media.inserted:
+                media.eject_media()
+            media.insert_media(url, inserted=True, write_protected=True)
+            return
+        raise BmcError(f"server {self.name}: the BMC has no virtual media device for {kind} media "
+                       f"({'/'.join(sorted(_MEDIA_TYPES[kind]))})")
 
     def eject_all(self) -> None:
         for media in self._media_devices():
@@ -189,8 +196,8 @@ def _provision(props: dict[str, Any], *, reset: bool) -> dict[str, Any]:
     with _session(props) as bmc:
         inventory = read_inventory(lambda path: bmc.root._conn.get(path=path).json(), bmc.system.path)
         check_inventory(props["name"], inventory, gpu_model=props["gpu_model"], gpus=int(props["gpus"]))
-        for device, url in _wanted_media(props).items():
-            bmc.insert(device, url)
+        for kind, url in _wanted_media(props).items():
+            bmc.insert(kind, url)
         system = bmc.system
         system.set_system_boot_options(bmc.sushy.BOOT_SOURCE_TARGET_CD, enabled=bmc.sushy.BOOT_SOURCE_ENABLED_ONCE)
         if bmc.power() == "On":
@@ -205,8 +212,8 @@ def _provision(props: dict[str, Any], *, reset: bool) -> dict[str, Any]:
 def _converge(props: dict[str, Any]) -> dict[str, Any]:
     """Put back what drifted (media, power) without reinstalling."""
     with _session(props) as bmc:
-        for device, url in _wanted_media(props).items():
-            bmc.insert(device, url)
+        for kind, url in _wanted_media(props).items():
+            bmc.insert(kind, url)
         if bmc.power() != "On":
             bmc.system.reset_system(bmc.sushy.RESET_ON)
             bmc.wait_power("On")
@@ -246,7 +253,7 @@ class RedfishMachineProvider(ResourceProvider):
                 observed = {"power_state": "Unknown", "media": {}}
             if observed["power_state"] != "On":
                 changed.append("power_state")
-            if any(observed["media"].get(d) != url for d, url in _wanted_media(news).items()):
+            if not set(_wanted_media(news).values()) <= set(observed["media"].values()):
                 changed.append("media")
         return DiffResult(changes=bool(changed), replaces=[], stables=["name", "url", "system"],
                           delete_before_replace=False)
