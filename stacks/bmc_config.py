@@ -69,7 +69,7 @@ def _from_mapping(raw: Any, where: str, password: pulumi.Input[str] | None, pass
             problems.append(Problem(where, None, key, f"required, a {kind.__name__}"))
         return value
 
-    url, username, ca_file = need("url"), need("username"), need("caFile" if "caFile" in raw else "ca_file")
+    url, username, ca_file = need("url"), need("username"), need("ca_file" if "ca_file" in raw else "caFile")
     image = raw.get("installImage") or raw.get("install_image") or {}
     if not isinstance(image, dict) or not image.get("url") or not image.get("sha256"):
         problems.append(Problem(where, None, "installImage", "required: {url, sha256} of the install media"))
