@@ -86,10 +86,13 @@ class _Bmc:
         self._ca.write(props["ca_pem"])
         self._ca.flush()
         self.sushy = sushy
+        # A Redfish session when the BMC offers one, else basic auth; closed explicitly in close():
+        # iDRAC and iLO allow only a few sessions per BMC, and a leaked one holds its slot for minutes.
+        self._auth = auth.SessionOrBasicAuth(props["username"], props["password"])
         try:
             self.root = sushy.Sushy(
                 props["url"] + "/redfish/v1/", verify=self._ca.name,
-                auth=auth.SessionOrBasicAuth(props["username"], props["password"]),
+                auth=self._auth,
                 server_side_retries=2, server_side_retries_delay=1, read_timeout=30, connect_timeout=10,
             )
             self.system = self.root.get_system(props["system"])
@@ -108,6 +111,10 @@ class _Bmc:
         return BmcError(f"server {self.name}: BMC {self.props['url']}: {what}: {reason}")
 
     def close(self) -> None:
+        try:
+            self._auth.close()
+        except Exception:  # a BMC that went away took its session with it
+            pass
         self._ca.close()
 
     def media(self) -> dict[str, str]:
