@@ -130,6 +130,11 @@ def _render_site_lab(data: dict[str, Any]) -> None:
             _out.print(f"simulated nodes of {site['stack']} / {site['site']}: {sims['total']} "
                        f"({sims['gpu']} GPU), {sims['ready']} Ready", highlight=False)
         _out.print(f"kubeconfig {kube['kubeconfig']}", highlight=False)
+    bmcs = data.get("bmcs")
+    if bmcs:
+        _out.print(f"BMCs: {bmcs['servers']} servers on {bmcs['endpoint']['url']} "
+                   f"({'running' if bmcs['running'] else '[red]not running[/red]'}), CA {bmcs['endpoint']['ca']}",
+                   highlight=False)
     nodes = data.get("nodes")
     if nodes and nodes.get("nodes"):
         _out.print(f"SSH nodes: {len(nodes['nodes'])} "
