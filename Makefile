@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 OUT    ?= out
 
-.PHONY: all venv tools report-tools catalogs demo test test-fast lint bench clean
+.PHONY: all venv tools report-tools bmc-tools catalogs demo test test-fast lint bench clean
 
 all: test
 
@@ -28,6 +28,13 @@ report-tools:
 	@dpkg -s $(REPORT_PACKAGES) >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" != 0 ]; then echo "report-tools: as root, install: $(REPORT_PACKAGES)" >&2; exit 3; fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(REPORT_PACKAGES); }
+
+## bmc-tools: Debian's xorriso, which packs the lab's install media and the nodes' seed ISOs
+BMC_PACKAGES := xorriso
+bmc-tools:
+	@dpkg -s $(BMC_PACKAGES) >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" != 0 ]; then echo "bmc-tools: as root, install: $(BMC_PACKAGES)" >&2; exit 3; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BMC_PACKAGES); }
 
 ## catalogs: merge new report strings into every language's .po (then translate; a test checks)
 catalogs: venv
@@ -56,11 +63,11 @@ demo: tools report-tools
 	@echo "tear down:      sovereign destroy $(DEMO_STACK) --lab default --yes; sovereign lab down"
 
 ## test: every tier — fast tests, then the real lab tier (LXC nodes over SSH; needs root)
-test: tools report-tools
+test: tools report-tools bmc-tools
 	$(BIN)/python -m pytest -q
 
 ## test-fast: the fast tier only (no lab)
-test-fast: venv report-tools
+test-fast: venv report-tools bmc-tools
 	$(BIN)/python -m pytest -q -m "not lab"
 
 ## lint: ruff and mypy (also run by the tests)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import paths
+from lab.bmc import BmcLab, site_bmcs_down, site_bmcs_up
 from lab.chart_mirror import ChartMirror
 from lab.chart_repo import default_source
 from lab.control_plane import ControlPlane
@@ -45,8 +46,10 @@ class SiteLab:
     def _nodes(self) -> NodeLab:
         return NodeLab(self.name, state_root=self._state_root, progress=self.say)
 
-    def up(self, *, stack: str, site: str | None = None, gpu_nodes: int = 64, ssh_nodes: int = 0,
-           charts: Path | None = None) -> dict[str, Any]:
+    def up(
+        self, *, stack: str, site: str | None = None, gpu_nodes: int = 64, ssh_nodes: int = 0, bmcs: int = 0,
+        charts: Path | None = None,
+    ) -> dict[str, Any]:
         try:
             _, planned = load_and_design(stack)
         except InputError as exc:
@@ -59,8 +62,13 @@ class SiteLab:
             raise LabInputError(
                 f"--gpu-nodes {gpu_nodes}: the design of {site_design.site} has {site_design.nodes.gpu} GPU nodes"
             )
+        if bmcs > site_design.nodes.gpu:
+            raise LabInputError(f"--bmcs {bmcs}: the design of {site_design.site} has {site_design.nodes.gpu} GPU servers")
         if ssh_nodes:
             self._nodes().up(ssh_nodes)
+        if bmcs:
+            self.say(f"BMCs: sushy-tools Redfish emulator with {bmcs} servers, artifact server")
+            site_bmcs_up(self.dir, site_design, bmcs)
         self.say("control plane: starting etcd, kube-apiserver, controller-manager, scheduler, kwok")
         self.control_plane.up()
         created, present = ensure_nodes(self.control_plane.api(), site_design, gpu_nodes)
@@ -99,6 +107,7 @@ class SiteLab:
                 }
             data["kubernetes"] = kube
             data["chart_mirror"] = self.chart_mirror.status()
+        data["bmcs"] = BmcLab(self.dir).status()
         if os.geteuid() == 0:
             nodes = self._nodes().status()
             data["nodes"] = nodes.to_json() if nodes.exists else None
@@ -114,6 +123,9 @@ class SiteLab:
             self.control_plane.down()
             remove_tree(self.control_plane.dir)
             removed.append("kubernetes control plane")
+        if BmcLab(self.dir).exists():
+            site_bmcs_down(self.dir)
+            removed.append("BMC emulator and artifact server")
         node_lab = self._nodes()
         if os.geteuid() == 0 and (node_lab.spec() is not None or Registry().get(self.name) is not None):
             removed += node_lab.down()

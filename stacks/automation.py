@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -92,20 +93,25 @@ def engine_environment(stack: str, lab: str | None) -> dict[str, str]:
             "for its secrets; the lab passphrase protects only *-staging, *-lab and *-dev stacks"
         )
     if lab is not None:
-        cp = ControlPlane(lab, lab_paths.lab_dir(lab_paths.lab_name(lab)))
-        if not cp.exists():
+        lab_dir = lab_paths.lab_dir(lab_paths.lab_name(lab))
+        cp = ControlPlane(lab, lab_dir)
+        bmc_file = lab_dir / "bmc" / "stack.json"  # written by lab.bmc.site_bmcs_up
+        if bmc_file.is_file():
+            env["SOVEREIGN_BMC_FILE"] = str(bmc_file)
+        elif not cp.exists():
             raise EngineError(f"lab {lab!r} has no Kubernetes; start it with `sovereign lab up --name {lab}`")
-        env["SOVEREIGN_KUBECONFIG"] = str(cp.kubeconfig)
-        # A lab is disposable: one taken down without `destroy` took its objects with it. Its
-        # unreachable API server then drops them from the state instead of failing every run.
-        # Never for a real site, whose unreachable cluster must not be forgotten.
-        env["PULUMI_K8S_DELETE_UNREACHABLE"] = "true"
-        mirror = ChartMirror(cp.dir.parent, lab)
-        if mirror.exists():
-            env[MIRROR_ENV], env[MIRROR_CA_ENV] = mirror.url, str(mirror.ca)
-        site_file = cp.dir / "site.json"
-        if site_file.is_file():
-            env["SOVEREIGN_CLUSTER_SITE"] = json.loads(site_file.read_text())["site"]
+        if cp.exists():
+            env["SOVEREIGN_KUBECONFIG"] = str(cp.kubeconfig)
+            # A lab is disposable: one taken down without `destroy` took its objects with it. Its
+            # unreachable API server then drops them from the state instead of failing every run.
+            # Never for a real site, whose unreachable cluster must not be forgotten.
+            env["PULUMI_K8S_DELETE_UNREACHABLE"] = "true"
+            mirror = ChartMirror(cp.dir.parent, lab)
+            if mirror.exists():
+                env[MIRROR_ENV], env[MIRROR_CA_ENV] = mirror.url, str(mirror.ca)
+            site_file = cp.dir / "site.json"
+            if site_file.is_file():
+                env["SOVEREIGN_CLUSTER_SITE"] = json.loads(site_file.read_text())["site"]
     return env
 
 
@@ -116,6 +122,7 @@ def _stack(stack: str, env: dict[str, str]) -> auto.Stack:
         raise EngineError(str(exc)) from None
     command = auto.PulumiCommand(root=str(pins.tools_dir()), skip_version_check=True)
     root = current_project().root
+    _link_program_venv(root)
     opts = auto.LocalWorkspaceOptions(
         work_dir=str(root), pulumi_home=str(tool_env.pulumi_home()), env_vars=env, pulumi_command=command,
         secrets_provider="passphrase",
@@ -124,6 +131,18 @@ def _stack(stack: str, env: dict[str, str]) -> auto.Stack:
         return auto.create_or_select_stack(stack, work_dir=str(root), opts=opts)
     except auto.CommandError as exc:
         raise EngineError(_engine_message(exc)) from None
+
+
+def _link_program_venv(root: Path) -> None:
+    """The dynamic-provider plugin (stacks.providers) resolves Pulumi.yaml's `virtualenv: .venv`
+    against the program directory (`main: stacks/`), not the project root as the language host
+    does; a link there to the project's virtualenv makes both find the same interpreter."""
+    venv, link = root / ".venv", root / "stacks" / ".venv"
+    if venv.is_dir() and not link.exists() and not link.is_symlink():
+        try:
+            link.symlink_to(Path("..") / ".venv")
+        except OSError:
+            pass  # a read-only checkout: the run then reports the plugin's own error
 
 
 def _locks(stack: str) -> list[Path]:
@@ -201,7 +220,7 @@ def run(
             reason = policy.message.strip().split("\n", 1)[-1].strip()
             violations.append(f"policy {policy.policy_name} ({where}): {reason}")
         if data["kind"] == "diagnostic" and data.get("severity") == "error":
-            message = str(data.get("message", "")).strip()
+            message = _without_traceback(str(data.get("message", "")).strip())
             if message and "program exited with non-zero exit code" not in message:
                 errors.append(message)
         if on_event is not None:
@@ -228,7 +247,9 @@ def run(
             # server-side apply this run would conflict with itself. Force only in this recovery run.
             stack.workspace.env_vars = {**stack.workspace.env_vars, FORCE_ENV: "true"}
         if operation == "up":
-            up = stack.up(expect_no_changes=expect_no_changes or None, show_secrets=False, **gated, **common)
+            # continue-on-error: one server whose BMC fails must not stop the others (stacks.components.machines)
+            up = stack.up(expect_no_changes=expect_no_changes or None, show_secrets=False, continue_on_error=True,
+                          **gated, **common)
             changes = _counts(up.summary.resource_changes)
             outputs = {k: v.value for k, v in up.outputs.items() if not v.secret}
         elif operation == "preview":
@@ -245,7 +266,7 @@ def run(
             raise PolicyViolation("the sovereignty policy pack refused the plan:\n" + "\n".join(violations)) from None
         raise EngineError("\n".join(_reasons(errors)) if errors else _engine_message(exc)) from None
     result = RunResult(operation, stack_name, changes, outputs, time.monotonic() - started, recovered)
-    if operation == "up" and lab is not None:
+    if operation == "up" and lab is not None and ControlPlane(lab, lab_paths.lab_dir(lab_paths.lab_name(lab))).exists():
         result.node_labels = _check_node_labels(stack_name, lab)
     return result
 
@@ -275,6 +296,17 @@ def _check_node_labels(stack_name: str, lab: str) -> dict[str, Any]:
     design = next((s for s in planned.sites if s.site == site), planned.sites[0])
     checked, drift = label_drift(cp.api(), design)
     return {"site": design.site, "checked": checked, "drift": drift}
+
+
+def _without_traceback(message: str) -> str:
+    """A dynamic provider's error arrives as a Python traceback (pulumi.dynamic formats every
+    exception so); its last line, less the exception's module path, is the reason people need."""
+    if "Traceback (most recent call last):" not in message:
+        return message
+    head = message.split("Traceback (most recent call last):", 1)[0].strip()
+    lines = [ln for ln in message.splitlines() if ln.strip()]
+    last = re.sub(r"^[\w.]+(Error|Exception|Mismatch): ", "", lines[-1].strip()) if lines else ""
+    return f"{head} {last}".strip()
 
 
 def _counts(changes: Any) -> dict[str, int]:

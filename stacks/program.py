@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pulumi
 
+from stacks.bmc_config import BmcSettings, bmc_settings
 from stacks.chart_index import ChartUnavailable
 from stacks.components.cluster import Cluster, ClusterArgs
 from stacks.components.fabric import Fabric, FabricArgs
@@ -36,7 +37,9 @@ class ClusterTarget:
     charts: ChartSettings | None = None  # None: the cluster layer only, no platform charts
 
 
-def build(partnership: Partnership, cluster: ClusterTarget | None = None) -> dict[str, object]:
+def build(
+    partnership: Partnership, cluster: ClusterTarget | None = None, bmc: BmcSettings | None = None
+) -> dict[str, object]:
     planned = design(partnership)
     summary = plan_summary(partnership, planned)
     sites, fabrics, clusters, platforms = {}, {}, {}, {}
@@ -78,6 +81,12 @@ def build(partnership: Partnership, cluster: ClusterTarget | None = None) -> dic
     }
     for key in OUTPUTS:
         pulumi.export(key, outputs[key])
+    if bmc is not None:  # only stacks that reach BMCs have servers to provision, and this output
+        from stacks.machines_layer import build_machines
+
+        outputs["machines"] = build_machines(partnership, planned.sites[0] if cluster_site is None else
+                                             next(s for s in planned.sites if s.site == cluster_site), bmc)
+        pulumi.export("machines", outputs["machines"])
     return outputs
 
 
@@ -132,7 +141,7 @@ def main() -> None:
             f"Pulumi.{stack}.yaml ({CONFIG_KEY})",
         )
         approval = approval_gate(stack, partnership, config)
-        build(partnership, cluster_target(config, partnership))
+        build(partnership, cluster_target(config, partnership), bmc_settings(config))
         pulumi.export("approval", approval)
     except (InputError, SizingErrors, ApprovalError, ChartUnavailable) as exc:
         # The engine prints this message as is; a traceback would bury it.

@@ -136,6 +136,11 @@ def _render_site_lab(data: dict[str, Any]) -> None:
         charts = ", ".join(f"{n} {v}" for n, v in sorted(mirror["charts"].items()))
         _out.print(f"chart mirror {mirror['url']} ({'healthy' if mirror['healthy'] else 'NOT answering'}): {charts}",
                    highlight=False, markup=False)
+    bmcs = data.get("bmcs")
+    if bmcs:
+        _out.print(f"BMCs: {bmcs['servers']} servers on {bmcs['endpoint']['url']} "
+                   f"({'running' if bmcs['running'] else '[red]not running[/red]'}), CA {bmcs['endpoint']['ca']}",
+                   highlight=False)
     nodes = data.get("nodes")
     if nodes and nodes.get("nodes"):
         _out.print(f"SSH nodes: {len(nodes['nodes'])} "
@@ -150,18 +155,20 @@ def _render_site_lab(data: dict[str, Any]) -> None:
               help="Simulated GPU nodes: the design's first N, by their design names.")
 @click.option("--nodes", "ssh_nodes", type=click.IntRange(0, MAX_NODES), default=3, show_default=True,
               help="Debian SSH nodes (LXC, needs root); 0 for Kubernetes only.")
+@click.option("--bmcs", type=click.IntRange(0, 10_000), default=0, show_default=True,
+              help="Emulated BMCs (sushy-tools Redfish) for the design's first N GPU servers, with an artifact server.")
 @click.option("--charts", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder of unpacked Helm charts the lab's chart mirror serves "
                    "[default: $SOVEREIGN_CHARTS, else shared/charts beside the checkout].")
 @name_option
 @json_option
-def site_up(stack: str, site: str | None, gpu_nodes: int, ssh_nodes: int, charts: Path | None, name: str | None,
-            as_json: bool) -> None:
-    """Start the lab: control plane on 127.0.0.1, simulated GPU nodes, chart mirror, SSH nodes (idempotent)."""
+def site_up(stack: str, site: str | None, gpu_nodes: int, ssh_nodes: int, bmcs: int, charts: Path | None,
+            name: str | None, as_json: bool) -> None:
+    """Start the lab: control plane on 127.0.0.1, simulated GPU nodes, chart mirror, SSH nodes, BMCs (idempotent)."""
     from lab.site_lab import SiteLab
 
     data = SiteLab(name, progress=_progress()).up(stack=stack, site=site, gpu_nodes=gpu_nodes, ssh_nodes=ssh_nodes,
-                                                  charts=charts)
+                                                  bmcs=bmcs, charts=charts)
     emit_json(data) if as_json else _render_site_lab(data)
 
 

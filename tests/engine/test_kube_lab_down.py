@@ -29,8 +29,10 @@ def test_lab_up_status_down_through_the_cli_leaves_nothing():
         return subprocess.run([SOVEREIGN, "lab", *args, "--name", name, "--json"], env=env, capture_output=True,
                               text=True, timeout=300, check=False)
 
-    up = cli("up", "--stack", "de-staging", "--gpu-nodes", "4", "--nodes", "0")
+    up = cli("up", "--stack", "de-staging", "--gpu-nodes", "4", "--nodes", "0", "--bmcs", "2")
     assert up.returncode == 0, up.stdout + up.stderr
+    bmcs = json.loads(up.stdout)["bmcs"]
+    assert bmcs["servers"] == 2 and bmcs["running"]  # the BMC emulator and artifact server go down with the lab too
     data = json.loads(up.stdout)["kubernetes"]
     assert data["healthy"] and data["simulated_nodes"]["gpu"] == 4
     lab_dir = state / "lab" / name

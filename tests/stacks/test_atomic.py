@@ -236,6 +236,8 @@ PLAIN_WRITES = [
     ("lab/network.py", "_FORWARD.write_text", "/proc/sys: a kernel switch, which a rename cannot replace"),
     ("toolchain/build.py", 'open("a")', "the build log, appended to"),
     ("toolchain/build.py", "write_text(", "inside a build directory; each tool is installed by rename"),
+    ("lab/bmc.py", '(source / "README.txt").write_text', "an ISO's source folder; the ISO is renamed in"),
+    ("stacks/providers/seed_iso.py", "(source / name).write_text", "a temp dir packed into the seed ISO, renamed in"),
 ]
 WRITE = re.compile(r"\.write_text\(|\.write_bytes\(|open\([^)]*[\"'][wax]b?[\"']|O_WRONLY")
 

@@ -1,0 +1,70 @@
+"""Machines: every server of a site provisioned through its BMC, one RedfishMachine each, booted
+from the site's install media with its own seed ISO (a SeedIso each, when the site has an artifact server).
+
+Bounded waves per rack: the provider lets at most `wave` BMC sessions per rack run at once (one
+provider process serves all machines), so a site of thousands never opens thousands of sessions,
+while racks proceed side by side. No machine depends on another: a server whose BMC fails fails
+alone, the engine carries on with the rest (`up` runs with continue-on-error) and its error, which
+names the server and gives the BMC's reason, is in the run's summary of failures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+
+from stacks.design.bmc_plan import BmcServer
+from stacks.providers.redfish_machine import RedfishMachine
+from stacks.providers.seed_iso import SeedIso
+
+
+@dataclass
+class MachinesArgs:
+    servers: list[BmcServer]
+    username: str
+    password: pulumi.Input[str]  # a secret
+    ca_pem: str
+    image_url: str
+    image_sha256: str
+    gpu_model: str
+    gpus: int
+    deadline_s: float = 300.0
+    wave: int = 8
+    generation: int = 0
+    seeds: dict[str, dict[str, str]] = field(default_factory=dict)  # server -> rendered seed files
+    artifacts_dir: str | None = None  # where seed ISOs are written, and the URL serving it
+    artifacts_url: str | None = None
+
+
+class Machines(pulumi.ComponentResource):
+    summary: pulumi.Output[dict]
+
+    def __init__(self, name: str, args: MachinesArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("sovereign:machines:Machines", name, None, opts)
+        machines = []
+        for server in args.servers:
+            seed = None
+            if server.name in args.seeds and args.artifacts_dir and args.artifacts_url:
+                seed = SeedIso(server.name, {"files": args.seeds[server.name], "artifacts_dir": args.artifacts_dir,
+                                             "artifacts_url": args.artifacts_url}, pulumi.ResourceOptions(parent=self))
+            props = {
+                "name": server.name, "url": server.url, "system": server.system, "rack": server.rack,
+                "username": args.username, "password": args.password, "ca_pem": args.ca_pem,
+                "image_url": args.image_url, "image_sha256": args.image_sha256,
+                "seed_url": seed.url if seed else None,
+                "seed_sha256": seed.sha256 if seed else None,
+                "gpu_model": args.gpu_model, "gpus": args.gpus, "deadline_s": args.deadline_s,
+                "wave": args.wave, "generation": args.generation,
+            }
+            machines.append(RedfishMachine(server.name, props, pulumi.ResourceOptions(parent=self)))
+        racks = sorted({s.rack for s in args.servers})
+        self.summary = pulumi.Output.all(*[m.power_state for m in machines]).apply(
+            lambda states: {
+                "servers": len(states),
+                "racks": len(racks),
+                "wave": args.wave,
+                "powered_on": sum(1 for s in states if s == "On"),
+            }
+        )
+        self.register_outputs({"summary": self.summary})

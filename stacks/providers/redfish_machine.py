@@ -1,0 +1,297 @@
+"""RedfishMachine: one server, powered, booted and installed through its BMC (a dynamic provider).
+
+All Redfish traffic goes through the `sushy` client. TLS is always verified, against the CA bundle
+the stack passes (a site's own CA; the lab's CA in the lab): there is no "verify=False" path.
+
+- create: refuse known default credentials; read the inventory and check it against the design's
+  platform; insert the install media (and the node's seed ISO, when there is one); set a one-time
+  boot override to the virtual CD; power on (or reset a running server); wait for the power state
+  with backoff and an overall deadline.
+- update: re-provision only when the install media or the generation counter changes; otherwise
+  converge what drifted (power, media) without a reset.
+- delete: power off and eject.
+- diff/read: ask the BMC, so a server powered off by hand or whose media was changed shows as drift
+  in `preview` (diff) and in `refresh` (read).
+
+The password arrives as a Pulumi secret; it is an output of this resource only because `delete`
+needs it, and `additional_secret_outputs` keeps it encrypted in state. Error messages carry the
+server's name and the BMC's reason, never the credentials.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    Resource,
+    ResourceProvider,
+    UpdateResult,
+)
+from pulumi.runtime.rpc import UNKNOWN
+
+# Factory credentials BMCs ship with (iDRAC, Supermicro, XClarity/IMM, OpenBMC, generic): a site
+# that still has them has BMCs anyone on the OOB network can take over.
+DEFAULT_CREDENTIALS = frozenset({
+    ("root", "calvin"), ("ADMIN", "ADMIN"), ("USERID", "PASSW0RD"), ("root", "0penBmc"),
+    ("admin", "admin"), ("root", "root"), ("admin", "password"), ("Administrator", "password"),
+})
+# The install image goes to a CD/DVD device, the seed ISO to a removable one. Devices are chosen by
+# their MediaTypes, not their names, which differ by vendor (Cd/Floppy on the emulator, CD/
+# RemovableDisk on iDRAC, 2/1 on iLO).
+CD, REMOVABLE = "cd", "removable"
+_MEDIA_TYPES = {CD: {"CD", "DVD"}, REMOVABLE: {"USBStick", "Floppy"}}
+_SESSION_LIMIT: dict[str, threading.BoundedSemaphore] = {}
+_SESSION_LOCK = threading.Lock()
+
+
+class BmcError(Exception):
+    """A BMC refused or failed; the message names the server and gives the BMC's reason."""
+
+
+def _wave(key: str, size: int) -> threading.BoundedSemaphore:
+    """At most `size` BMC sessions at once per rack: the engine runs many resources in parallel,
+    and one provider process serves them all."""
+    with _SESSION_LOCK:
+        return _SESSION_LIMIT.setdefault(key, threading.BoundedSemaphore(max(size, 1)))
+
+
+def _check_credentials(props: dict[str, Any]) -> str | None:
+    if (props.get("username"), props.get("password")) in DEFAULT_CREDENTIALS or not props.get("password"):
+        return (f"server {props.get('name')}: the BMC credentials are a vendor default (or empty); "
+                "set a site password in the stack config (sovereign:bmcPassword) before provisioning")
+    return None
+
+
+class _Bmc:
+    """One short sushy session to a server's BMC."""
+
+    def __init__(self, props: dict[str, Any]):
+        import sushy
+        from sushy import auth
+
+        self.props = props
+        self.name = props["name"]
+        self._ca = tempfile.NamedTemporaryFile("w", suffix=".pem")
+        self._ca.write(props["ca_pem"])
+        self._ca.flush()
+        self.sushy = sushy
+        # A Redfish session when the BMC offers one, else basic auth; closed explicitly in close():
+        # iDRAC and iLO allow only a few sessions per BMC, and a leaked one holds its slot for minutes.
+        self._auth = auth.SessionOrBasicAuth(props["username"], props["password"])
+        try:
+            self.root = sushy.Sushy(
+                props["url"] + "/redfish/v1/", verify=self._ca.name,
+                auth=self._auth,
+                server_side_retries=2, server_side_retries_delay=1, read_timeout=30, connect_timeout=10,
+            )
+            self.system = self.root.get_system(props["system"])
+        except Exception as exc:
+            self.close()
+            raise self.error("cannot connect", exc) from None
+
+    def error(self, what: str, exc: BaseException) -> BmcError:
+        reason = str(exc).replace(self.props.get("password") or "\0", "***")
+        if "CERTIFICATE_VERIFY_FAILED" in reason:
+            reason = "the BMC's TLS certificate is not signed by the configured CA (certificate verify failed)"
+        elif type(exc).__name__ == "AccessError":
+            reason = "the BMC refused the credentials (HTTP 401/403)"
+        elif type(exc).__name__ == "ConnectionError":
+            reason = f"the BMC does not answer ({reason.splitlines()[0][:200]})"
+        return BmcError(f"server {self.name}: BMC {self.props['url']}: {what}: {reason}")
+
+    def close(self) -> None:
+        try:
+            self._auth.close()
+        except Exception:  # a BMC that went away took its session with it
+            pass
+        self._ca.close()
+
+    def media(self) -> dict[str, str]:
+        """Inserted image per device, from the system's VirtualMedia (Redfish 1.13+, OpenBMC) or
+        else the manager's (iDRAC, iLO, XClarity)."""
+        return {v.identity: (v.image or "") for v in self._media_devices() if v.inserted}
+
+    def _media_devices(self) -> list[Any]:
+        try:
+            return list(self.system.virtual_media.get_members())
+        except self.sushy.exceptions.MissingAttributeError:
+            return list(self.system.managers[0].virtual_media.get_members())
+
+    def insert(self, kind: str, url: str) -> None:
+        for media in self._media_devices():
+            types = {str(getattr(t, "value", t)) for t in (media.media_types or [])}
+            if not types & _MEDIA_TYPES[kind] or (kind == REMOVABLE and types & _MEDIA_TYPES[CD]):
+                continue
+            if media.inserted and media.image == url:
+                return
+            if media.inserted:
+                media.eject_media()
+            media.insert_media(url, inserted=True, write_protected=True)
+            return
+        raise BmcError(f"server {self.name}: the BMC has no virtual media device for {kind} media "
+                       f"({'/'.join(sorted(_MEDIA_TYPES[kind]))})")
+
+    def eject_all(self) -> None:
+        for media in self._media_devices():
+            if media.inserted:
+                media.eject_media()
+
+    def power(self) -> str:
+        self.system.refresh(force=True)
+        return str(self.system.power_state.value) if self.system.power_state else "Unknown"
+
+    def wait_power(self, state: str) -> str:
+        """Poll with backoff until the power state is reached or the deadline passes (BMCs apply
+        power changes seconds later; some take minutes)."""
+        deadline = time.monotonic() + float(self.props.get("deadline_s", 300))
+        delay = 0.5
+        while True:
+            current = self.power()
+            if current == state:
+                return current
+            if time.monotonic() + delay > deadline:
+                raise BmcError(
+                    f"server {self.name}: BMC {self.props['url']}: power state still {current}, "
+                    f"not {state}, after the deadline of {self.props.get('deadline_s')} s"
+                )
+            time.sleep(delay)
+            delay = min(delay * 1.6, 5.0)
+
+
+@contextmanager
+def _session(props: dict[str, Any]) -> Iterator[_Bmc]:
+    with _wave(f"{props['url']}#rack{props.get('rack')}", int(props.get("wave", 8))):
+        bmc = _Bmc(props)
+        try:
+            yield bmc
+        except BmcError:
+            raise
+        except Exception as exc:  # sushy's own errors, with the BMC's reason
+            raise bmc.error("request failed", exc) from None
+        finally:
+            bmc.close()
+
+
+def _observed(bmc: _Bmc) -> dict[str, Any]:
+    return {"power_state": bmc.power(), "media": bmc.media()}
+
+
+def _wanted_media(props: dict[str, Any]) -> dict[str, str]:
+    wanted = {CD: props["image_url"]}
+    if props.get("seed_url"):
+        wanted[REMOVABLE] = props["seed_url"]
+    return wanted
+
+
+def _provision(props: dict[str, Any], *, reset: bool) -> dict[str, Any]:
+    from stacks.design.redfish_inventory import check_inventory, read_inventory
+
+    refused = _check_credentials(props)
+    if refused:
+        raise BmcError(refused)
+    with _session(props) as bmc:
+        inventory = read_inventory(lambda path: bmc.root._conn.get(path=path).json(), bmc.system.path)
+        check_inventory(props["name"], inventory, gpu_model=props["gpu_model"], gpus=int(props["gpus"]))
+        for kind, url in _wanted_media(props).items():
+            bmc.insert(kind, url)
+        system = bmc.system
+        system.set_system_boot_options(bmc.sushy.BOOT_SOURCE_TARGET_CD, enabled=bmc.sushy.BOOT_SOURCE_ENABLED_ONCE)
+        if bmc.power() == "On":
+            if reset:
+                system.reset_system(bmc.sushy.RESET_FORCE_RESTART)
+        else:
+            system.reset_system(bmc.sushy.RESET_ON)
+        bmc.wait_power("On")
+        return {**props, **_observed(bmc), "inventory": inventory.to_json(), "provisioned_generation": props["generation"]}
+
+
+def _converge(props: dict[str, Any]) -> dict[str, Any]:
+    """Put back what drifted (media, power) without reinstalling."""
+    with _session(props) as bmc:
+        for kind, url in _wanted_media(props).items():
+            bmc.insert(kind, url)
+        if bmc.power() != "On":
+            bmc.system.reset_system(bmc.sushy.RESET_ON)
+            bmc.wait_power("On")
+        return {**props, **_observed(bmc)}
+
+
+_REPROVISION = ("image_url", "image_sha256", "seed_url", "seed_sha256", "generation")
+
+
+class RedfishMachineProvider(ResourceProvider):
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        failures = []
+        refused = _check_credentials(news)
+        if refused:
+            failures.append(CheckFailure("password", refused))
+        if not str(news.get("url", "")).startswith("https://"):
+            failures.append(CheckFailure("url", f"server {news.get('name')}: the BMC URL must be https://"))
+        return CheckResult(news, failures)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        outs = _provision(props, reset=True)
+        return CreateResult(f"{props['url']}{props['system']}", outs)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changed = [k for k in _REPROVISION if olds.get(k) != news.get(k)]
+        changed += [k for k in ("password", "username", "ca_pem", "url", "system", "gpu_model", "gpus",
+                                "deadline_s", "rack", "wave") if olds.get(k) != news.get(k)]
+        if not changed and not any(isinstance(v, str) and v == UNKNOWN for v in news.values()):
+            # Drift: what the BMC says now against what the last `up` left. A BMC that cannot be
+            # asked is drift too (unknown is not "same"): `up` then tries, and fails for this
+            # server alone with the BMC's reason, instead of a diff error stopping the whole run.
+            try:
+                with _session(news) as bmc:
+                    observed = _observed(bmc)
+            except BmcError as exc:
+                pulumi.log.warn(str(exc))
+                observed = {"power_state": "Unknown", "media": {}}
+            if observed["power_state"] != "On":
+                changed.append("power_state")
+            if not set(_wanted_media(news).values()) <= set(observed["media"].values()):
+                changed.append("media")
+        return DiffResult(changes=bool(changed), replaces=[], stables=["name", "url", "system"],
+                          delete_before_replace=False)
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        if any(olds.get(k) != news.get(k) for k in _REPROVISION):
+            return UpdateResult(_provision(news, reset=True))
+        return UpdateResult({**olds, **_converge(news), "inventory": olds.get("inventory"),
+                             "provisioned_generation": olds.get("provisioned_generation")})
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        with _session(props) as bmc:
+            return ReadResult(id_, {**props, **_observed(bmc)})
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        with _session(props) as bmc:
+            if bmc.power() != "Off":
+                bmc.system.reset_system(bmc.sushy.RESET_FORCE_OFF)
+                bmc.wait_power("Off")
+            bmc.eject_all()
+
+
+class RedfishMachine(Resource):
+    """A server provisioned through its BMC. `props` are plain inputs (see the module docstring);
+    `password` must be a secret Output."""
+
+    power_state: pulumi.Output[str]
+    media: pulumi.Output[dict[str, str]]
+    inventory: pulumi.Output[dict[str, Any]]
+
+    def __init__(self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None = None):
+        outputs = {"power_state": None, "media": None, "inventory": None, "provisioned_generation": None}
+        secret = pulumi.ResourceOptions(additional_secret_outputs=["password"])
+        super().__init__(RedfishMachineProvider(), name, {**props, **outputs}, pulumi.ResourceOptions.merge(opts, secret))
