@@ -23,8 +23,30 @@ def main() -> None:
             print(json.dumps({"ok": False, "exit_code": 130, "problems": [problem]}, indent=2))
         else:
             print("error: interrupted", file=sys.stderr)
-        sys.exit(130)
-    cli.main(prog_name="sovereign")
+        _exit_interrupted()
+    try:
+        cli.main(prog_name="sovereign")
+    except SystemExit as exc:
+        if exc.code == 130:
+            _exit_interrupted()
+        raise
+    except KeyboardInterrupt:
+        _exit_interrupted()  # a second Ctrl-C after the first was reported
+
+
+def _exit_interrupted() -> None:
+    """End with 130 now that the interrupt is reported. An interrupt that lands inside an
+    extension module's initialisation (while the commands load) also marks the interpreter as
+    "interrupted"; its normal shutdown then ends the process by SIGINT instead of exit 130 — after
+    the document was printed. Skipping that shutdown keeps the documented exit code."""
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(130)
 
 
 if __name__ == "__main__":
