@@ -72,7 +72,7 @@ class SiteLab:
             site_file = cp.dir / "site.json"
             kube: dict[str, Any] = {
                 "kubeconfig": str(cp.kubeconfig),
-                "server": f"https://127.0.0.1:{cp.ports().apiserver}",
+                "server": cp.server,
                 "components": health,
                 "healthy": all(c["healthy"] for c in health.values()),
                 "site": json.loads(site_file.read_text()) if site_file.is_file() else None,
