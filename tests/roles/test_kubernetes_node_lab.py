@@ -1,0 +1,249 @@
+"""Real tier: lab LXC nodes become real Kubernetes nodes.
+
+The lab's control plane (the pinned kube-apiserver, controller-manager, scheduler) listens on the
+lab bridge; the lab's in-country registry serves the pause image the project compiled itself.
+container_runtime and kubernetes_node converge two nodes: each joins with a bootstrap token (TLS
+bootstrap, client certificate approved and signed by the cluster), registers with the design's
+topology labels, turns Ready, and runs a pause pod the scheduler placed there, pulled through
+containerd's hosts.toml from the lab registry (the lab's NAT reaches no other registry). A rerun
+changes nothing; a third node offered a wrong token fails before anything is installed, with a
+message that says so; the token shows up in no output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lab.control_plane import ControlPlane
+from lab.image_registry import ImageRegistry, pause_image
+from lab.kube_join import create_bootstrap_token, ensure_bootstrap_rbac, prepare_lxc_node
+from lab.kubeapi import KubeApi
+from lab.nodes import NodeLab
+from stacks.design.node_labels import topology_labels
+from tests.lab_session import fresh_lab
+from tests.roles.helpers import tool, tool_env
+from toolchain import build, pins
+
+pytestmark = pytest.mark.lab
+
+PLAY = """
+- hosts: "{{ target }}"
+  roles:
+    - role: container_runtime
+      vars:
+        container_runtime_sandbox_image: "{{ lab_pause_image }}"
+        # overlayfs cannot stack on the node's overlay root (see roles/kubernetes_node/README.md)
+        container_runtime_snapshotter: native
+        # this machine denies CAP_SYS_RESOURCE even to root: no negative OOM score adjustments
+        container_runtime_restrict_oom_score_adj: true
+        container_runtime_registry_mirrors: {registry.k8s.io: ["{{ lab_registry_mirror }}"]}
+      when: with_runtime | default(true) | bool
+    - role: kubernetes_node
+      vars:
+        kubernetes_node_labels: "{{ lab_labels[inventory_hostname] }}"
+        kubernetes_node_pod_cidr: "{{ lab_pod_cidrs[inventory_hostname] }}"
+        kubernetes_node_ip: "{{ ansible_host }}"
+"""
+RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+SITE = "lab-site-1"
+
+
+@dataclass
+class Cluster:
+    lab: NodeLab
+    api: KubeApi
+    server: str
+    ca: str
+    token: str
+    work: Path
+    members: list[str]  # nodes that join
+    outsider: str  # the node offered a wrong token
+
+
+def _labels(index: int) -> dict[str, str]:
+    return topology_labels(SITE, "gpu", rack=index, su=1, rail_group=1)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    if any(build.missing(step) for step in build.STEPS):
+        pytest.fail("the pinned tools are not built: run `make tools`", pytrace=False)
+    with fresh_lab("k8n", 3) as node_lab:
+        spec = node_lab.spec()
+        assert spec is not None
+        control_plane = ControlPlane(node_lab.name, node_lab.dir, address=spec.gateway)
+        registry = ImageRegistry(node_lab.name, node_lab.dir, spec.gateway)
+        try:
+            control_plane.up()
+            registry.up()
+            registry.seed()
+            api = control_plane.api()
+            ensure_bootstrap_rbac(api)
+            token = create_bootstrap_token(api)
+            for node in spec.nodes:
+                prepare_lxc_node(node_lab, node.name)
+            work = tmp_path_factory.mktemp("k8n")
+            names = [n.name for n in spec.nodes]
+            yield Cluster(
+                node_lab, api, control_plane.server, control_plane.pki_dir.joinpath("ca.crt").read_text(), token,
+                work, names[:2], names[2],
+            )
+        finally:
+            registry.down()
+            control_plane.down()
+
+
+def converge(cluster: Cluster, target: str, token: str, *, with_runtime: bool = True) -> subprocess.CompletedProcess[str]:
+    spec = cluster.lab.spec()
+    assert spec is not None
+    kubelet = pins.tools_dir() / "bin" / "kubelet"
+    registry = ImageRegistry(cluster.lab.name, cluster.lab.dir, spec.gateway)
+    settings = {
+        "target": target,
+        "with_runtime": with_runtime,
+        "lab_pause_image": pause_image(),
+        "lab_registry_mirror": registry.mirror_for("registry.k8s.io"),
+        "lab_labels": {n.name: _labels(n.index) for n in spec.nodes},
+        "lab_pod_cidrs": {n.name: f"10.244.{n.index}.0/24" for n in spec.nodes},
+        "kubernetes_node_version": pins.KUBERNETES,
+        "kubernetes_node_kubelet_source": str(kubelet),
+        "kubernetes_node_kubelet_sha256": _sha256(kubelet),
+        "kubernetes_node_api_server": cluster.server,
+        "kubernetes_node_ca_cert": cluster.ca,
+    }
+    (cluster.work / "play.yml").write_text(PLAY)
+    (cluster.work / "settings.json").write_text(json.dumps(settings))
+    secrets = cluster.work / "secrets.json"
+    fd = os.open(secrets, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump({"kubernetes_node_bootstrap_token": token}, fh)
+    try:
+        return subprocess.run(
+            [tool("ansible-playbook"), "-i", str(spec.inventory), str(cluster.work / "play.yml"),
+             "-e", f"@{cluster.work / 'settings.json'}", "-e", f"@{secrets}"],
+            env=tool_env(ANSIBLE_PIPELINING="1"), capture_output=True, text=True, timeout=900, check=False,
+        )
+    finally:
+        secrets.unlink()  # the token lives only as long as the run
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def recap(out: subprocess.CompletedProcess[str]) -> dict[str, dict[str, int]]:
+    return {m[0]: dict(zip(("ok", "changed", "unreachable", "failed"), map(int, m[1:]))) for m in RECAP.findall(out.stdout)}
+
+
+def _ready(node: dict[str, Any]) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in node["status"].get("conditions", []))
+
+
+def wait_for(what: str, check: Any, timeout: float = 180) -> Any:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(2)
+    pytest.fail(f"{what} not reached within {timeout:.0f} s (last: {last!r})", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def joined(cluster: Cluster) -> subprocess.CompletedProcess[str]:
+    out = converge(cluster, ",".join(cluster.members), cluster.token)
+    assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
+    return out
+
+
+def test_nodes_are_ready_with_the_design_labels(cluster: Cluster, joined: subprocess.CompletedProcess[str]) -> None:
+    def ready_members() -> list[dict[str, Any]] | None:
+        nodes = {n["metadata"]["name"]: n for n in cluster.api.get("/api/v1/nodes")["items"]}
+        found = [nodes[m] for m in cluster.members if m in nodes and _ready(nodes[m])]
+        return found if len(found) == len(cluster.members) else None
+
+    nodes = wait_for("both lab nodes Ready", ready_members)
+    for node in nodes:
+        index = int(node["metadata"]["name"].rsplit("node", 1)[1])
+        labels = node["metadata"]["labels"]
+        assert _labels(index).items() <= labels.items(), labels
+        info = node["status"]["nodeInfo"]
+        assert info["kubeletVersion"] == f"v{pins.KUBERNETES}"
+        assert info["containerRuntimeVersion"].startswith("containerd://")
+    # A real kubelet, not kwok: the node's client certificate was signed through a CSR.
+    csrs = cluster.api.get("/apis/certificates.k8s.io/v1/certificatesigningrequests")["items"]
+    signed = {c["spec"]["username"] for c in csrs if c["status"].get("certificate")}
+    assert any(u.startswith("system:bootstrap:") for u in signed), signed
+
+
+def test_a_pause_pod_runs_on_each_node_from_the_lab_registry(cluster: Cluster, joined: subprocess.CompletedProcess[str]) -> None:
+    for name in cluster.members:
+        cluster.api.create(
+            "/api/v1/namespaces/default/pods",
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": f"pause-{name}"},
+                "spec": {
+                    "nodeSelector": {"kubernetes.io/hostname": name},
+                    "containers": [{"name": "pause", "image": pause_image()}],
+                },
+            },
+        )
+
+    def running() -> dict[str, str] | None:
+        pods = {p["metadata"]["name"]: p for p in cluster.api.get("/api/v1/namespaces/default/pods")["items"]}
+        phases = {n: pods[f"pause-{n}"]["status"].get("phase", "") for n in cluster.members if f"pause-{n}" in pods}
+        return phases if all(phases.get(n) == "Running" for n in cluster.members) else None
+
+    wait_for("a Running pause pod on each node", running)
+    for name in cluster.members:
+        pod = cluster.api.get(f"/api/v1/namespaces/default/pods/pause-{name}")
+        assert pod["spec"]["nodeName"] == name  # placed by the scheduler, run by that node's kubelet
+        assert pod["status"]["podIP"].startswith(f"10.244.{name.rsplit('node', 1)[1]}.")
+        images = cluster.lab.ssh(name, "ctr -n k8s.io images ls -q").stdout
+        assert pause_image() in images
+
+
+def test_a_rerun_changes_nothing(cluster: Cluster, joined: subprocess.CompletedProcess[str]) -> None:
+    again = converge(cluster, ",".join(cluster.members), cluster.token)
+    assert again.returncode == 0, again.stdout[-4000:]
+    for name in cluster.members:
+        assert recap(again)[name]["changed"] == 0, again.stdout[-4000:]
+        # The bootstrap credential is gone from the node once it joined.
+        assert cluster.lab.ssh(name, "test -e /etc/kubernetes/bootstrap-kubelet.conf").returncode == 1
+
+
+def test_a_wrong_token_is_a_clear_error(cluster: Cluster) -> None:
+    token_id = cluster.token.split(".")[0]
+    wrong = f"{token_id}.{'x' * 16}"
+    out = converge(cluster, cluster.outsider, wrong, with_runtime=False)
+    assert out.returncode != 0
+    assert "rejected the bootstrap token (401 Unauthorized): it is wrong or has expired" in out.stdout
+    assert wrong.split(".")[1] not in out.stdout + out.stderr
+    # Refused before anything was installed or started.
+    assert cluster.lab.ssh(cluster.outsider, "test -e /usr/local/bin/kubelet").returncode == 1
+
+
+def test_tokens_and_keys_appear_in_no_output(cluster: Cluster, joined: subprocess.CompletedProcess[str]) -> None:
+    secret = cluster.token.split(".")[1]
+    assert secret not in joined.stdout + joined.stderr
+    leaked = [p for p in cluster.work.rglob("*") if p.is_file() and secret in p.read_text(errors="replace")]
+    assert not leaked
