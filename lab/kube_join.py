@@ -20,14 +20,22 @@ on a real host in three places, all made by a boot-time unit the lab installs, n
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
+import os
 import secrets
 import string
+import sys
+from pathlib import Path
 from typing import Any
 
 from lab import ssh
+from lab.control_plane import ControlPlane
 from lab.errors import LabError
+from lab.image_registry import ImageRegistry, pause_image
 from lab.kubeapi import ApiError, KubeApi
 from lab.nodes import NodeLab
+from toolchain import pins
 
 BOOTSTRAPPERS = "system:bootstrappers"
 _BINDINGS = {
@@ -176,3 +184,75 @@ def prepare_lxc_node(lab: NodeLab, name: str) -> None:
         proc = ssh.run_on(spec, node, command, input=text, share=False)
         if proc.returncode != 0:
             raise LabError(f"preparing {name} for a kubelet failed: {proc.stderr.strip() or proc.stdout.strip()}")
+
+
+def serve_joins(lab_name: str, state_root: Path | None = None) -> dict[str, Any]:
+    """For a lab whose nodes are up: its control plane on the bridge, its registry seeded, the join
+    bindings, the nodes prepared, and a fresh token. Returns what a play needs to join nodes
+    (the token included: the caller keeps it out of any output)."""
+    node_lab = NodeLab(lab_name, state_root=state_root)
+    spec = node_lab.spec()
+    if spec is None:
+        raise LabError(f"lab {lab_name} has no nodes: run `sovereign lab nodes up --name {lab_name}`")
+    control_plane = ControlPlane(lab_name, node_lab.dir, address=spec.gateway)
+    control_plane.up()
+    registry = ImageRegistry(lab_name, node_lab.dir, spec.gateway)
+    registry.up()
+    registry.seed()
+    api = control_plane.api()
+    ensure_bootstrap_rbac(api)
+    for node in spec.nodes:
+        prepare_lxc_node(node_lab, node.name)
+    kubelet = pins.tools_dir() / "bin" / "kubelet"
+    return {
+        "api_server": control_plane.server,
+        "ca_cert": control_plane.pki_dir.joinpath("ca.crt").read_text(),
+        "bootstrap_token": create_bootstrap_token(api),
+        "kubelet": str(kubelet),
+        "kubelet_sha256": file_sha256(kubelet),
+        "version": pins.KUBERNETES,
+        "pause_image": pause_image(),
+        "registry_mirror": registry.mirror_for("registry.k8s.io"),
+        "pod_cidrs": {n.name: f"10.244.{n.index}.0/24" for n in spec.nodes},
+    }
+
+
+def stop_joins(lab_name: str, state_root: Path | None = None) -> None:
+    """Stop what serve_joins started (safe to repeat; the lab's `down` removes the files)."""
+    node_lab = NodeLab(lab_name, state_root=state_root)
+    ImageRegistry(lab_name, node_lab.dir, "").down()
+    control_plane = ControlPlane(lab_name, node_lab.dir)
+    if control_plane.exists():
+        control_plane.down()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def main(argv: list[str]) -> int:
+    """`python -m lab.kube_join up LAB FILE` (FILE: 0600 JSON from serve_joins) | `down LAB`:
+    for Molecule's prepare and destroy steps, which have no other way to start the cluster."""
+    if len(argv) < 2 or argv[0] not in ("up", "down") or (argv[0] == "up" and len(argv) != 3):
+        print("usage: python -m lab.kube_join up LAB FILE | down LAB", file=sys.stderr)
+        return 2
+    try:
+        if argv[0] == "down":
+            stop_joins(argv[1])
+            return 0
+        settings = serve_joins(argv[1])
+    except LabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    fd = os.open(argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(settings, fh)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

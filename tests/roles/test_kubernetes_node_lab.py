@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 
 from lab.control_plane import ControlPlane
-from lab.image_registry import ImageRegistry, pause_image
-from lab.kube_join import create_bootstrap_token, ensure_bootstrap_rbac, prepare_lxc_node
+from lab.image_registry import pause_image
+from lab.kube_join import serve_joins, stop_joins
 from lab.kubeapi import KubeApi
 from lab.nodes import NodeLab
 from stacks.design.node_labels import topology_labels
@@ -62,12 +62,14 @@ SITE = "lab-site-1"
 class Cluster:
     lab: NodeLab
     api: KubeApi
-    server: str
-    ca: str
-    token: str
+    settings: dict[str, Any]  # lab.kube_join.serve_joins: server, CA, token, kubelet, registry
     work: Path
     members: list[str]  # nodes that join
     outsider: str  # the node offered a wrong token
+
+    @property
+    def token(self) -> str:
+        return str(self.settings["bootstrap_token"])
 
 
 def _labels(index: int) -> dict[str, str]:
@@ -79,47 +81,31 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     if any(build.missing(step) for step in build.STEPS):
         pytest.fail("the pinned tools are not built: run `make tools`", pytrace=False)
     with fresh_lab("k8n", 3) as node_lab:
-        spec = node_lab.spec()
-        assert spec is not None
-        control_plane = ControlPlane(node_lab.name, node_lab.dir, address=spec.gateway)
-        registry = ImageRegistry(node_lab.name, node_lab.dir, spec.gateway)
         try:
-            control_plane.up()
-            registry.up()
-            registry.seed()
-            api = control_plane.api()
-            ensure_bootstrap_rbac(api)
-            token = create_bootstrap_token(api)
-            for node in spec.nodes:
-                prepare_lxc_node(node_lab, node.name)
-            work = tmp_path_factory.mktemp("k8n")
-            names = [n.name for n in spec.nodes]
-            yield Cluster(
-                node_lab, api, control_plane.server, control_plane.pki_dir.joinpath("ca.crt").read_text(), token,
-                work, names[:2], names[2],
-            )
+            settings = serve_joins(node_lab.name)
+            names = [n["name"] for n in json.loads((node_lab.dir / "lab.json").read_text())["nodes"]]
+            api = ControlPlane(node_lab.name, node_lab.dir).api()
+            yield Cluster(node_lab, api, settings, tmp_path_factory.mktemp("k8n"), names[:2], names[2])
         finally:
-            registry.down()
-            control_plane.down()
+            stop_joins(node_lab.name)
 
 
 def converge(cluster: Cluster, target: str, token: str, *, with_runtime: bool = True) -> subprocess.CompletedProcess[str]:
     spec = cluster.lab.spec()
     assert spec is not None
-    kubelet = pins.tools_dir() / "bin" / "kubelet"
-    registry = ImageRegistry(cluster.lab.name, cluster.lab.dir, spec.gateway)
+    s = cluster.settings
     settings = {
         "target": target,
         "with_runtime": with_runtime,
-        "lab_pause_image": pause_image(),
-        "lab_registry_mirror": registry.mirror_for("registry.k8s.io"),
+        "lab_pause_image": s["pause_image"],
+        "lab_registry_mirror": s["registry_mirror"],
         "lab_labels": {n.name: _labels(n.index) for n in spec.nodes},
-        "lab_pod_cidrs": {n.name: f"10.244.{n.index}.0/24" for n in spec.nodes},
-        "kubernetes_node_version": pins.KUBERNETES,
-        "kubernetes_node_kubelet_source": str(kubelet),
-        "kubernetes_node_kubelet_sha256": _sha256(kubelet),
-        "kubernetes_node_api_server": cluster.server,
-        "kubernetes_node_ca_cert": cluster.ca,
+        "lab_pod_cidrs": s["pod_cidrs"],
+        "kubernetes_node_version": s["version"],
+        "kubernetes_node_kubelet_source": s["kubelet"],
+        "kubernetes_node_kubelet_sha256": s["kubelet_sha256"],
+        "kubernetes_node_api_server": s["api_server"],
+        "kubernetes_node_ca_cert": s["ca_cert"],
     }
     (cluster.work / "play.yml").write_text(PLAY)
     (cluster.work / "settings.json").write_text(json.dumps(settings))
@@ -135,16 +121,6 @@ def converge(cluster: Cluster, target: str, token: str, *, with_runtime: bool = 
         )
     finally:
         secrets.unlink()  # the token lives only as long as the run
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def recap(out: subprocess.CompletedProcess[str]) -> dict[str, dict[str, int]]:
