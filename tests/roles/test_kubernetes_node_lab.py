@@ -1,17 +1,22 @@
 """Real tier: lab LXC nodes become real Kubernetes nodes.
 
-The lab's control plane (the pinned kube-apiserver, controller-manager, scheduler) listens on the
-lab bridge; the lab's in-country registry serves the pause image the project compiled itself.
-container_runtime and kubernetes_node converge two nodes: each joins with a bootstrap token (TLS
-bootstrap, client certificate approved and signed by the cluster), registers with the design's
-topology labels, turns Ready, and runs a pause pod the scheduler placed there, pulled through
-containerd's hosts.toml from the lab registry (the lab's NAT reaches no other registry). A rerun
-changes nothing; a third node offered a wrong token fails before anything is installed, with a
-message that says so; the token shows up in no output.
+The lab's control plane (the pinned kube-apiserver, controller-manager, scheduler, and kwok)
+listens on the lab bridge; the lab's in-country registry serves the pause image the project
+compiled itself. container_runtime and kubernetes_node converge two nodes: each joins with a
+bootstrap token (TLS bootstrap: client certificate approved and signed by the cluster), registers
+with the design's topology labels, turns Ready, and runs a pause pod the scheduler placed there,
+pulled through containerd's hosts.toml from the lab registry (the lab's NAT reaches no other
+registry). kwok's simulated GPU nodes of the same design join the same cluster: a DaemonSet for the
+site's GPU nodes lands on both kinds, a GPU pod on a simulated one. A third node offered a wrong
+token, or a cluster of another minor version, fails before anything is installed, with a message
+that says so; a rerun over all three changes nothing on the joined two while the third, whose
+kubelet rejects its configuration, fails with the kubelet's own words. The token shows up in no
+output.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -29,7 +34,10 @@ from lab.image_registry import pause_image
 from lab.kube_join import serve_joins, stop_joins
 from lab.kubeapi import KubeApi
 from lab.nodes import NodeLab
-from stacks.design.node_labels import topology_labels
+from lab.sim_nodes import ensure_nodes, simulated_nodes
+from stacks.design.loader import load_and_design
+from stacks.design.node_labels import ROLE, SITE, topology_labels
+from stacks.design.sizing import SiteDesign
 from tests.lab_session import fresh_lab
 from tests.roles.helpers import tool, tool_env
 from toolchain import build, pins
@@ -53,9 +61,12 @@ PLAY = """
         kubernetes_node_labels: "{{ lab_labels[inventory_hostname] }}"
         kubernetes_node_pod_cidr: "{{ lab_pod_cidrs[inventory_hostname] }}"
         kubernetes_node_ip: "{{ ansible_host }}"
+        # The fault case: one node's kubelet refuses its configuration and never joins.
+        kubernetes_node_kubelet_config: "{{ (lab_kubelet_config | default({}))[inventory_hostname] | default({}) }}"
+        kubernetes_node_join_timeout: "{{ (lab_join_timeout | default({}))[inventory_hostname] | default(120) }}"
 """
+STACK = "ke-staging"  # the real nodes stand in for GPU nodes of this design's first site
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
-SITE = "lab-site-1"
 
 
 @dataclass
@@ -72,8 +83,13 @@ class Cluster:
         return str(self.settings["bootstrap_token"])
 
 
+@functools.cache
+def design_site() -> SiteDesign:
+    return load_and_design(STACK)[1].sites[0]
+
+
 def _labels(index: int) -> dict[str, str]:
-    return topology_labels(SITE, "gpu", rack=index, su=1, rail_group=1)
+    return topology_labels(design_site().site, "gpu", rack=index, su=1, rail_group=1)
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +106,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             stop_joins(node_lab.name)
 
 
-def converge(cluster: Cluster, target: str, token: str, *, with_runtime: bool = True) -> subprocess.CompletedProcess[str]:
+def converge(
+    cluster: Cluster, target: str, token: str, *, with_runtime: bool = True, extra: dict[str, Any] | None = None
+) -> subprocess.CompletedProcess[str]:
     spec = cluster.lab.spec()
     assert spec is not None
     s = cluster.settings
@@ -106,6 +124,7 @@ def converge(cluster: Cluster, target: str, token: str, *, with_runtime: bool = 
         "kubernetes_node_kubelet_sha256": s["kubelet_sha256"],
         "kubernetes_node_api_server": s["api_server"],
         "kubernetes_node_ca_cert": s["ca_cert"],
+        **(extra or {}),
     }
     (cluster.work / "play.yml").write_text(PLAY)
     (cluster.work / "settings.json").write_text(json.dumps(settings))
@@ -198,13 +217,60 @@ def test_a_pause_pod_runs_on_each_node_from_the_lab_registry(cluster: Cluster, j
         assert pause_image() in images
 
 
-def test_a_rerun_changes_nothing(cluster: Cluster, joined: subprocess.CompletedProcess[str]) -> None:
-    again = converge(cluster, ",".join(cluster.members), cluster.token)
-    assert again.returncode == 0, again.stdout[-4000:]
-    for name in cluster.members:
-        assert recap(again)[name]["changed"] == 0, again.stdout[-4000:]
-        # The bootstrap credential is gone from the node once it joined.
-        assert cluster.lab.ssh(name, "test -e /etc/kubernetes/bootstrap-kubelet.conf").returncode == 1
+def test_simulated_gpu_nodes_and_real_nodes_share_one_cluster(
+    cluster: Cluster, joined: subprocess.CompletedProcess[str]
+) -> None:
+    """kwok's simulated GPU nodes of the design beside the real ones: a DaemonSet for the site's
+    GPU nodes lands on both kinds; a pod asking for a GPU lands on a simulated node (the lab's
+    real nodes have none)."""
+    site = design_site()
+    ensure_nodes(cluster.api, site, 2)
+    gpu_sims = [n["metadata"]["name"] for n in simulated_nodes(cluster.api) if n["metadata"]["labels"][ROLE] == "gpu"]
+    assert len(gpu_sims) == 2
+    cluster.api.create(
+        "/apis/apps/v1/namespaces/default/daemonsets",
+        {
+            "apiVersion": "apps/v1",
+            "kind": "DaemonSet",
+            "metadata": {"name": "gpu-node-agent"},
+            "spec": {
+                "selector": {"matchLabels": {"app": "gpu-node-agent"}},
+                "template": {
+                    "metadata": {"labels": {"app": "gpu-node-agent"}},
+                    "spec": {
+                        "nodeSelector": {SITE: site.site, ROLE: "gpu"},
+                        "containers": [{"name": "agent", "image": pause_image()}],
+                    },
+                },
+            },
+        },
+    )
+    cluster.api.create(
+        "/api/v1/namespaces/default/pods",
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "gpu-job"},
+            "spec": {
+                "containers": [{"name": "job", "image": pause_image(), "resources": {"limits": {"nvidia.com/gpu": "1"}}}],
+            },
+        },
+    )
+
+    def placed() -> dict[str, str] | None:
+        pods = cluster.api.get("/api/v1/namespaces/default/pods")["items"]
+        running = {
+            p["spec"].get("nodeName", ""): p["metadata"]["name"]
+            for p in pods
+            if p["status"].get("phase") == "Running" and p["metadata"]["name"].startswith("gpu-node-agent-")
+        }
+        gpu_job = next((p for p in pods if p["metadata"]["name"] == "gpu-job"), None)
+        if set(running) != {*cluster.members, *gpu_sims} or not gpu_job or gpu_job["status"].get("phase") != "Running":
+            return None
+        return {"gpu-job": gpu_job["spec"]["nodeName"], **running}
+
+    where = wait_for("the DaemonSet on real and simulated GPU nodes, the GPU pod Running", placed)
+    assert where["gpu-job"] in gpu_sims
 
 
 def test_a_wrong_token_is_a_clear_error(cluster: Cluster) -> None:
@@ -216,6 +282,36 @@ def test_a_wrong_token_is_a_clear_error(cluster: Cluster) -> None:
     assert wrong.split(".")[1] not in out.stdout + out.stderr
     # Refused before anything was installed or started.
     assert cluster.lab.ssh(cluster.outsider, "test -e /usr/local/bin/kubelet").returncode == 1
+
+
+def test_a_cluster_of_another_minor_version_is_refused(cluster: Cluster) -> None:
+    # The roles pinned one minor version behind the lab's API server (the expand case: a
+    # partnership's cluster that is not on the pinned version).
+    out = converge(cluster, cluster.outsider, cluster.token, with_runtime=False, extra={"kubernetes_node_version": "1.33.4"})
+    assert out.returncode != 0
+    refused = "the roles pin kubelet 1.33.4: joining a cluster of another minor version is refused"
+    assert f"runs v{pins.KUBERNETES}, {refused}" in out.stdout
+    assert cluster.lab.ssh(cluster.outsider, "test -e /usr/local/bin/kubelet").returncode == 1
+
+
+def test_a_rerun_changes_nothing_while_a_failing_node_reports_its_kubelet(
+    cluster: Cluster, joined: subprocess.CompletedProcess[str]
+) -> None:
+    """One run over all three nodes: the joined two change nothing; the third, whose kubelet
+    rejects its configuration, fails with the kubelet's own words, and does not stop the others."""
+    out = converge(cluster, ",".join([*cluster.members, cluster.outsider]), cluster.token, extra={
+        "lab_kubelet_config": {cluster.outsider: {"imageGCHighThresholdPercent": 200}},
+        "lab_join_timeout": {cluster.outsider: 30},
+    })
+    counts = recap(out)
+    for name in cluster.members:
+        assert counts[name]["changed"] == 0 and counts[name]["failed"] == 0, out.stdout[-4000:]
+        # The bootstrap credential is gone from the node once it joined.
+        assert cluster.lab.ssh(name, "test -e /etc/kubernetes/bootstrap-kubelet.conf").returncode == 1
+    assert counts[cluster.outsider]["failed"] == 1
+    message = next(line for line in out.stdout.splitlines() if f"{cluster.outsider} did not join" in line)
+    assert "imageGCHighThresholdPercent" in message, message
+    assert cluster.token.split(".")[1] not in out.stdout + out.stderr
 
 
 def test_tokens_and_keys_appear_in_no_output(cluster: Cluster, joined: subprocess.CompletedProcess[str]) -> None:
