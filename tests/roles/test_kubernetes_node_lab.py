@@ -61,6 +61,8 @@ PLAY = """
         kubernetes_node_labels: "{{ lab_labels[inventory_hostname] }}"
         kubernetes_node_pod_cidr: "{{ lab_pod_cidrs[inventory_hostname] }}"
         kubernetes_node_ip: "{{ ansible_host }}"
+        # Without containerd there is none to restart for the CA either.
+        kubernetes_node_trust_ca: "{{ inventory_hostname not in lab_no_runtime | default([]) }}"
         # The fault case: one node's kubelet refuses its configuration and never joins.
         kubernetes_node_kubelet_config: "{{ (lab_kubelet_config | default({}))[inventory_hostname] | default({}) }}"
         kubernetes_node_join_timeout: "{{ (lab_join_timeout | default({}))[inventory_hostname] | default(120) }}"
@@ -317,8 +319,9 @@ def test_a_rerun_changes_nothing_while_a_failing_node_reports_its_kubelet(
         assert counts[name]["changed"] == 0 and counts[name]["failed"] == 0, out.stdout[-4000:]
         # The bootstrap credential is gone from the node once it joined.
         assert cluster.lab.ssh(name, "test -e /etc/kubernetes/bootstrap-kubelet.conf").returncode == 1
-    assert counts[cluster.outsider]["failed"] == 1
-    message = next(line for line in out.stdout.splitlines() if f"{cluster.outsider} did not join" in line)
+    assert counts[cluster.outsider]["failed"] == 1, out.stdout[-5000:]
+    message = next((line for line in out.stdout.splitlines() if f"{cluster.outsider} did not join" in line), None)
+    assert message, out.stdout[-5000:]
     assert "imageGCHighThresholdPercent" in message, message
     assert cluster.token.split(".")[1] not in out.stdout + out.stderr
 
