@@ -20,6 +20,7 @@ from lab import paths
 from lab.control_plane import ControlPlane
 from lab.errors import LabInputError
 from lab.host import Progress, remove_tree
+from lab.image_registry import ImageRegistry
 from lab.nodes import NodeLab
 from lab.registry import Registry
 from lab.sim_nodes import ensure_nodes, simulated_nodes
@@ -92,6 +93,10 @@ class SiteLab:
 
     def down(self) -> list[str]:
         removed: list[str] = []
+        registry = ImageRegistry(self.name, self.dir, "")
+        if registry.daemon.pid() is not None:
+            registry.down()
+            removed.append("image registry")
         if self.control_plane.exists() or self.control_plane.dir.exists():
             self.control_plane.down()
             remove_tree(self.control_plane.dir)
