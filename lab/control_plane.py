@@ -58,8 +58,13 @@ def _free_ports(count: int) -> list[int]:
 
 
 class ControlPlane:
-    def __init__(self, lab: str, lab_dir: Path, progress: Callable[[str], None] = lambda _m: None):
+    def __init__(
+        self, lab: str, lab_dir: Path, progress: Callable[[str], None] = lambda _m: None, *, address: str | None = None
+    ):
         self.lab = lab
+        # Where the API server listens: loopback, or the lab bridge's gateway when real kubelets on
+        # the lab's nodes join it. Chosen at first `up` and recorded; certificates name it.
+        self._address = address
         self.dir = lab_dir / "kube"
         self.say = progress
         self.pki_dir = self.dir / "pki"
@@ -76,11 +81,21 @@ class ControlPlane:
     def ports(self) -> Ports:
         return Ports(**json.loads(self._record.read_text())["ports"])
 
+    @property
+    def address(self) -> str:
+        if self.exists():
+            return str(json.loads(self._record.read_text()).get("address", "127.0.0.1"))
+        return self._address or "127.0.0.1"
+
+    @property
+    def server(self) -> str:
+        return f"https://{self.address}:{self.ports().apiserver}"
+
     def daemon(self, name: str) -> Daemon:
         return Daemon(name, self.dir / "run", self.dir / "log")
 
     def admin_credentials(self) -> Credentials:
-        return Credentials("127.0.0.1", self.ports().apiserver, self.pki_dir / "ca.crt",
+        return Credentials(self.address, self.ports().apiserver, self.pki_dir / "ca.crt",
                            self.pki_dir / "admin.crt", self.pki_dir / "admin.key")
 
     def api(self) -> KubeApi:
@@ -111,12 +126,14 @@ class ControlPlane:
         self._wait_port(ports.etcd, "etcd", timeout)
         self.daemon("kube-apiserver").start([
             binaries["kube-apiserver"],
-            "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
+            "--bind-address", self.address, "--advertise-address", self.address,
             "--secure-port", str(ports.apiserver),
             "--etcd-servers", f"https://127.0.0.1:{ports.etcd}", "--etcd-cafile", ca,
             "--etcd-certfile", str(pki / "apiserver-etcd.crt"), "--etcd-keyfile", str(pki / "apiserver-etcd.key"),
             "--tls-cert-file", str(pki / "apiserver.crt"), "--tls-private-key-file", str(pki / "apiserver.key"),
             "--client-ca-file", ca,
+            # Nodes join with bootstrap tokens (Secrets in kube-system), as kubeadm's do.
+            "--enable-bootstrap-token-auth=true",
             "--authorization-mode", "Node,RBAC",
             "--enable-admission-plugins", "NodeRestriction",
             "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
@@ -196,7 +213,8 @@ class ControlPlane:
         ca = LabCA(self.pki_dir, self.lab)
         ca.issue("etcd-server", "etcd", server_ips=("127.0.0.1",), server_dns=("localhost",))
         ca.issue("apiserver-etcd", "kube-apiserver-etcd-client")
-        ca.issue("apiserver", "kube-apiserver", client=False, server_ips=("127.0.0.1", "10.96.0.1"),
+        address = self._address or "127.0.0.1"
+        ca.issue("apiserver", "kube-apiserver", client=False, server_ips=tuple(sorted({"127.0.0.1", address, "10.96.0.1"})),
                  server_dns=("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
                              "kubernetes.default.svc.cluster.local"))
         ca.service_account_key()
@@ -209,9 +227,10 @@ class ControlPlane:
         }
         for name, (cn, org) in clients.items():
             pair = ca.issue(name, cn, organization=org)
-            _write_kubeconfig(self.dir / f"{name}.kubeconfig", self.lab, ports.apiserver, ca.ca.cert, pair)
+            _write_kubeconfig(self.dir / f"{name}.kubeconfig", self.lab, address, ports.apiserver, ca.ca.cert, pair)
         (self.dir / "admin.kubeconfig").rename(self.kubeconfig)
-        atomic.write_file(self._record, json.dumps({"lab": self.lab, "ports": asdict(ports)}, indent=2))
+        atomic.write_file(self._record, json.dumps({"lab": self.lab, "address": address, "ports": asdict(ports)},
+                                                   indent=2))
 
     def _wait_port(self, port: int, what: str, timeout: float) -> None:
         self._wait(lambda: _port_open(port), what, timeout)
@@ -229,14 +248,14 @@ class ControlPlane:
         raise LabError(f"{what} not ready after {timeout:.0f} s; logs in {self.dir / 'log'}")
 
 
-def _write_kubeconfig(path: Path, lab: str, port: int, ca: Path, pair: Pair) -> None:
+def _write_kubeconfig(path: Path, lab: str, address: str, port: int, ca: Path, pair: Pair) -> None:
     def b64(p: Path) -> str:
         return base64.b64encode(p.read_bytes()).decode()
 
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": f"lab-{lab}", "cluster": {"server": f"https://127.0.0.1:{port}",
+        "clusters": [{"name": f"lab-{lab}", "cluster": {"server": f"https://{address}:{port}",
                                                        "certificate-authority-data": b64(ca)}}],
         "users": [{"name": f"lab-{lab}", "user": {"client-certificate-data": b64(pair.cert),
                                                  "client-key-data": b64(pair.key)}}],

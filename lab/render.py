@@ -82,6 +82,10 @@ def lxc_config(spec: LabSpec, node: Node) -> str:
             f"lxc.uts.name = {node.name}",
             f"lxc.rootfs.path = overlay:{spec.rootfs}:{ndir / 'delta0'}",
             "lxc.apparmor.profile = unconfined",
+            # /dev/net/tun: runc 1.1 (Debian 12's) allows it in every container it starts, and a
+            # device cgroup may only pass on what it has itself; nodes running pods need it.
+            "lxc.cgroup.devices.allow = c 10:200 rwm",
+            "lxc.cgroup2.devices.allow = c 10:200 rwm",
             # systemd powers off on SIGRTMIN+4; LXC's default SIGPWR would make lxc-stop wait it out.
             "lxc.signal.halt = SIGRTMIN+4",
             f"lxc.console.logfile = {ndir / 'console.log'}",

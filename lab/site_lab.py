@@ -23,6 +23,7 @@ from lab.chart_repo import default_source
 from lab.control_plane import ControlPlane
 from lab.errors import LabInputError
 from lab.host import Progress, remove_tree
+from lab.image_registry import ImageRegistry
 from lab.nodes import NodeLab
 from lab.registry import Registry
 from lab.sim_nodes import ensure_nodes, simulated_nodes
@@ -93,7 +94,7 @@ class SiteLab:
             site_file = cp.dir / "site.json"
             kube: dict[str, Any] = {
                 "kubeconfig": str(cp.kubeconfig),
-                "server": f"https://127.0.0.1:{cp.ports().apiserver}",
+                "server": cp.server,
                 "components": health,
                 "healthy": all(c["healthy"] for c in health.values()),
                 "site": json.loads(site_file.read_text()) if site_file.is_file() else None,
@@ -119,6 +120,10 @@ class SiteLab:
             self.chart_mirror.down()
             remove_tree(self.chart_mirror.dir)
             removed.append("chart mirror")
+        registry = ImageRegistry(self.name, self.dir, "")
+        if registry.daemon.pid() is not None:
+            registry.down()
+            removed.append("image registry")
         if self.control_plane.exists() or self.control_plane.dir.exists():
             self.control_plane.down()
             remove_tree(self.control_plane.dir)

@@ -150,7 +150,8 @@ def _kubernetes_plugin(b: Builder) -> None:
     b.install(out, "plugins/pulumi-resource-kubernetes")
 
 
-def _kube_binaries(b: Builder) -> None:
+def _kube_module(b: Builder) -> tuple[Path, str]:
+    """A module requiring k8s.io/kubernetes at the pin, and the ldflags that stamp its version."""
     work = b.root / "src" / "kube"
     work.mkdir(parents=True, exist_ok=True)
     info = json.loads(b.go("mod", "download", "-json", f"k8s.io/kubernetes@v{pins.KUBERNETES}", cwd=b.root))
@@ -170,10 +171,43 @@ def _kube_binaries(b: Builder) -> None:
             "-X k8s.io/component-base/version.gitTreeState=clean",
         ]
     )
-    for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+    return work, ldflags
+
+
+def _kube_build(b: Builder, names: tuple[str, ...]) -> None:
+    work, ldflags = _kube_module(b)
+    for name in names:
         out = b.root / "build" / name
         b.go("build", "-ldflags", ldflags, "-o", str(out), f"k8s.io/kubernetes/cmd/{name}", cwd=work)
         b.install(out, f"bin/{name}")
+
+
+def _kube_binaries(b: Builder) -> None:
+    _kube_build(b, ("kube-apiserver", "kube-controller-manager", "kube-scheduler"))
+
+
+def _kube_node_binaries(b: Builder) -> None:
+    # What a real node runs: kubelet and kube-proxy, copied to the nodes by the kubernetes_node role.
+    _kube_build(b, ("kubelet", "kube-proxy"))
+
+
+def _pause(b: Builder) -> None:
+    """The pod sandbox's `pause`, compiled static from the C source in the kubernetes module, as
+    upstream's build/pause Makefile does; the lab packs it into the pause image it serves."""
+    if shutil.which("gcc") is None:
+        raise ToolchainError("gcc is not installed: the pause binary is compiled from C (apt-get install gcc libc6-dev)")
+    info = json.loads(b.go("mod", "download", "-json", f"k8s.io/kubernetes@v{pins.KUBERNETES}", cwd=b.root))
+    source = Path(info["Dir"]) / "build" / "pause" / "linux" / "pause.c"
+    out = b.root / "build" / "pause"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with b.log.open("a") as log:
+        result = subprocess.run(
+            ["gcc", "-Os", "-Wall", "-Werror", "-static", f"-DVERSION=v{pins.PAUSE}-sovereign", "-o", str(out), str(source)],
+            stdout=log, stderr=subprocess.STDOUT, check=False,
+        )
+    if result.returncode != 0:
+        raise ToolchainError(f"compiling {source.name} failed (exit {result.returncode})")
+    b.install(out, "bin/pause")
 
 
 def _etcd(b: Builder) -> None:
@@ -229,6 +263,8 @@ STEPS: tuple[Step, ...] = (
          "about 4 min", _kube_binaries),
     Step("etcd", ("bin/etcd",), "about 20 s", _etcd),
     Step("kwok", ("bin/kwok", "share/kwok-stages.yaml"), "about 1.5 min", _kwok),
+    Step("kube-node", ("bin/kubelet", "bin/kube-proxy"), "about 4 min", _kube_node_binaries),
+    Step("pause", ("bin/pause",), "about 5 s", _pause),
     Step("promtool", ("bin/promtool",), "about 8 min", _promtool),
 )
 

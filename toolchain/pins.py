@@ -17,12 +17,14 @@ K8S_PLUGIN = "4.25.0"  # pulumi-resource-kubernetes == PyPI pulumi-kubernetes
 K8S_PROVIDER_MODULE = "v4.0.0-20260115033456-f47bc2d6f199"
 # The provider's go.mod replaces sdk/v4 with ../sdk; 4.29+ drags sdk/v3 past what pkg/v3 compiles with.
 K8S_SDK = "4.22.2"
-KUBERNETES = "1.34.2"  # kube-apiserver, kube-controller-manager, kube-scheduler
+KUBERNETES = "1.34.2"  # kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy
 ETCD = "3.6.16"
 KWOK = "0.8.0"
 # promtool (github.com/prometheus/prometheus/cmd/promtool) tests the alert rules; a newer pin
 # means deleting bin/promtool from the cache (it is not part of PINS_ID, so the others stay).
 PROMETHEUS = "0.316.0"
+# The pod sandbox image tag, as upstream's build/pause/Makefile of KUBERNETES names it.
+PAUSE = "3.10.1"
 
 PINS_ID = f"p{PULUMI}-k{K8S_PLUGIN}-kube{KUBERNETES}-e{ETCD}-kwok{KWOK}"
 

@@ -22,6 +22,13 @@ SECRET = "s3cret-Password-that-must-not-leak"
 VALID = {
     "hardening": {"hardening_banner_authority": "the Ministry of Testing"},
     "time_sync": {"time_sync_servers": ["ntp1.site.example"]},
+    "kubernetes_node": {
+        "kubernetes_node_api_server": "https://api.site.example:6443",
+        "kubernetes_node_ca_cert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        "kubernetes_node_kubelet_source": "/opt/tools/kubelet",
+        "kubernetes_node_kubelet_sha256": "0" * 64,
+        "kubernetes_node_bootstrap_token": "abcdef.0123456789abcdef",
+    },
 }
 
 # case id -> (role, host vars, fragments the failure message must contain; None = inputs are valid)
@@ -86,7 +93,28 @@ CASES: dict[str, tuple[str, dict[str, Any], tuple[str, ...] | None]] = {
     "swap-off-string": ("container_runtime", {"container_runtime_swap_off": "no"}, ("container_runtime_swap_off", "must be true or false")),
     "apt-mirrors-list": ("baseline", {"baseline_apt_mirrors": ["http://mirror.site.example/debian"]}, ("baseline_apt_mirrors", "dict")),
     "held-packages-string": ("baseline", {"baseline_held_packages": "linux-image-*"}, ("baseline_held_packages", "must be a YAML list")),
+    "join-method-choice": (
+        "kubernetes_node",
+        {**VALID["kubernetes_node"], "kubernetes_node_join_method": "ssh"},
+        ("kubernetes_node_join_method", "ssh"),
+    ),
+    "bootstrap-token-malformed": (
+        "kubernetes_node",
+        {**VALID["kubernetes_node"], "kubernetes_node_bootstrap_token": SECRET},
+        ("kubernetes_node_bootstrap_token in the form",),
+    ),
+    "kubelet-checksum-missing": (
+        "kubernetes_node",
+        {**VALID["kubernetes_node"], "kubernetes_node_kubelet_sha256": ""},
+        ("kubernetes_node_kubelet_sha256 (64 hex digits)",),
+    ),
+    "node-labels-list": (
+        "kubernetes_node",
+        {**VALID["kubernetes_node"], "kubernetes_node_labels": ["sovereign.io/site=a"]},
+        ("kubernetes_node_labels", "dict"),
+    ),
     # Valid inputs pass validation (no false alarms): they end at the closed port instead.
+    "valid-kubernetes-node": ("kubernetes_node", VALID["kubernetes_node"], None),
     "valid-baseline": ("baseline", {}, None),
     "valid-hardening": ("hardening", VALID["hardening"], None),
     "valid-time-sync": ("time_sync", VALID["time_sync"], None),
