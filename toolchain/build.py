@@ -298,17 +298,18 @@ def missing(step: Step, root: Path | None = None) -> list[str]:
     return [o for o in step.outputs if not (root / o).is_file()]
 
 
-def install(progress: Callable[[str], None] = lambda _msg: None) -> dict[str, float]:
-    """Build every missing tool; returns seconds per step built (empty when all were cached)."""
+def install(progress: Callable[[str], None] = lambda _msg: None, only: tuple[str, ...] = ()) -> dict[str, float]:
+    """Build every missing tool (or only the named steps); returns seconds per step built (empty
+    when all were cached)."""
     if shutil.which("go") is None:
         raise ToolchainError("Go is not installed: the pinned tools are built from Go modules (Go 1.25 or newer)")
     root = pins.tools_dir()
     (root / "log").mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
-    if missing(STEPS[0], root) and adopt_installed_pulumi(root):
+    if not only and missing(STEPS[0], root) and adopt_installed_pulumi(root):
         progress(f"using the installed pulumi v{pins.PULUMI} ({shutil.which('pulumi')})")
     for step in STEPS:
-        if not missing(step, root):
+        if (only and step.name not in only) or not missing(step, root):
             continue
         log = root / "log" / f"{step.name}.log"
         log.write_text("")
