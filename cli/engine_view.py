@@ -39,11 +39,22 @@ def progress_printer(err: Console) -> Callable[[dict[str, Any]], None]:
         elif kind == "res_op_failed_event":
             err.print(f"[red]failed[/red] {event['urn']}", highlight=False)
         elif kind == "diagnostic" and event.get("severity") in ("error", "warning"):
-            message = str(event.get("message", "")).strip()
+            message = program_message(str(event.get("message", "")))
             if message:
                 err.print(f"[yellow]{event['severity']}:[/yellow] {message}", markup=True, highlight=False)
 
     return show
+
+
+def program_message(message: str) -> str:
+    """A diagnostic as people should read it: when a resource fails, the engine stops the program,
+    whose Python traceback ("resource monitor shut down") says nothing the resource's own error
+    did not; any other traceback keeps only its last line."""
+    message = message.strip()
+    if "Traceback (most recent call last)" not in message:
+        return message
+    last = message.splitlines()[-1].strip()
+    return "" if "resource monitor shut down" in last else last
 
 
 allow_unapproved_option = click.option(

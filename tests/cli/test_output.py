@@ -236,3 +236,14 @@ def test_help_as_an_option_value_is_not_help():
     assert output._asks_for_text(["plan", "x", "--out", "--help", "--json"], cli) is False
     assert output.json_requested(["plan", "x", "--out", "--help", "--json"], cli) is True
     assert output._asks_for_text(["plan", "--help", "--json"], cli) is True
+
+
+def test_engine_progress_drops_the_programs_traceback_when_a_resource_failed():
+    from cli.engine_view import program_message
+
+    shutdown = ("Program failed with an unhandled exception:\nTraceback (most recent call last):\n"
+                '  File "x.py"\nException: resource monitor shut down\n')
+    assert program_message(shutdown) == ""
+    other = "Program failed:\nTraceback (most recent call last):\n  File \"p.py\", line 3\nValueError: bad partnership\n"
+    assert program_message(other) == "ValueError: bad partnership"
+    assert program_message("  a resource failed: conflict  ") == "a resource failed: conflict"
