@@ -111,3 +111,18 @@ def render(result: RunResult, out: Console) -> None:
     for site, cluster in clusters.items():
         out.print(f"cluster {site}: namespace {cluster['namespace']}, plan of record "
                   f"configmap/{cluster['plan_configmap']} (digest {cluster['plan_digest'][:12]}…)", highlight=False)
+    for site, platform in (result.outputs.get("platform") or {}).items():
+        gpu, network, monitoring = platform["gpu"], platform["network"], platform["monitoring"]
+        tenants, sovereignty = platform["tenants"], platform["sovereignty"]
+        driver = f"driver: {gpu['driver']}, {escape(str(gpu['driver_version']))}"
+        out.print(f"platform {escape(site)}: {escape(gpu['chart'])} ({driver}), "
+                  f"{escape(network['chart'])} ({network['fabric']}, {network['rails']} rails), from {escape(gpu['repository'])}",
+                  highlight=False)
+        if monitoring["installed"]:
+            out.print(f"  monitoring: {escape(monitoring['chart'])}, {monitoring['alert_rules']} alert rules", highlight=False)
+        else:
+            out.print(f"  [yellow]monitoring: {escape(monitoring['chart'])} NOT installed[/yellow] (the mirror's package lacks "
+                      f"{escape(', '.join(monitoring['missing_charts']))}); CRDs and {monitoring['alert_rules']} alert rules "
+                      "applied", highlight=False)
+        out.print(f"  tenants: {len(tenants)} ({escape(', '.join(sorted(tenants)))}); admission policies: "
+                  f"{escape(', '.join(sovereignty['admission_policies']))}", highlight=False)
