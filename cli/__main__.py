@@ -23,9 +23,15 @@ def main() -> None:
             print(json.dumps({"ok": False, "exit_code": 130, "problems": [problem]}, indent=2))
         else:
             print("error: interrupted", file=sys.stderr)
-        _exit_interrupted()
+        sys.exit(130)
+    cli.main(prog_name="sovereign")
+
+
+def entry() -> None:
+    """The process entry point (`sovereign`, `python -m cli`): `main`, then a hard exit 130 after
+    an interrupt was reported (tests call `main` in-process and see the SystemExit)."""
     try:
-        cli.main(prog_name="sovereign")
+        main()
     except SystemExit as exc:
         if exc.code == 130:
             _exit_interrupted()
@@ -50,4 +56,4 @@ def _exit_interrupted() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    entry()
