@@ -22,7 +22,7 @@ from stacks.automation import engine_environment, run
 from stacks.design.assets import asset_dir
 from stacks.design.charts import CHARTS
 from stacks.design.loader import load
-from stacks.platform import MIRROR_CA_ENV, MIRROR_ENV, ChartSettings
+from stacks.platform_layer import MIRROR_CA_ENV, MIRROR_ENV, ChartSettings
 
 _CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 

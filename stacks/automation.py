@@ -31,7 +31,7 @@ from lab.chart_mirror import ChartMirror
 from lab.control_plane import ControlPlane
 from stacks.design.loader import load
 from stacks.design.project import current_project
-from stacks.platform import MIRROR_CA_ENV, MIRROR_ENV
+from stacks.platform_layer import MIRROR_CA_ENV, MIRROR_ENV
 from stacks.policy_config import PACK_DIR, write_policy_config
 from toolchain import env as tool_env
 from toolchain import pins

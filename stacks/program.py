@@ -22,7 +22,7 @@ from stacks.design.loader import CONFIG_KEY, InputError, Problem, validate_mappi
 from stacks.design.partnership import Partnership
 from stacks.design.sizing import SizingErrors, design
 from stacks.design.summary import plan_summary, site_summary
-from stacks.platform import ChartSettings, build_platform
+from stacks.platform_layer import ChartSettings, build_platform
 
 OUTPUTS = ("country", "mode", "totals", "funding", "sites", "fabrics", "clusters", "platform")
 ALLOW_UNAPPROVED_ENV = "SOVEREIGN_ALLOW_UNAPPROVED"

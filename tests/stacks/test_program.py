@@ -137,3 +137,14 @@ def test_an_expand_sites_cluster_comes_from_its_own_kubeconfig_secret(mocks, mon
     set_config(f"sovereign:{key}", "apiVersion: v1")
     target = cluster_target(pulumi.Config("sovereign"), partnership)
     assert target is not None and target.site is None  # the first site, whose secret this is
+
+
+def test_no_module_of_the_program_folder_shadows_the_standard_library():
+    # The engine runs the program and its dynamic providers with stacks/ as the working directory,
+    # first on sys.path: a stacks/platform.py once replaced the stdlib `platform` for pulumi itself.
+    import sys
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[2] / "stacks"
+    names = {p.stem for p in folder.glob("*.py")} | {p.name for p in folder.iterdir() if (p / "__init__.py").is_file()}
+    assert not names & set(sys.stdlib_module_names)
