@@ -3,8 +3,9 @@ the summary, and errors in the CLI's one output shape."""
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -62,19 +63,32 @@ allow_unapproved_option = click.option(
     help="Lab and staging stacks only: apply a plan without the required signatures (recorded in the outputs).")
 
 
-def execute(operation: str, stack: str, lab_name: str | None, as_json: bool, *, expect_no_changes: bool = False,
-            allow_unapproved: bool = False) -> None:
+def stack_argument(stack: str) -> str:
+    """The stack a STACK argument names (a name or its file); InputError if the project lacks it."""
     name = stack_name(resolve(stack)) if "/" in stack or stack.endswith((".yaml", ".yml")) else stack
     resolve(name)  # the stack's config must exist in the project: InputError naming it otherwise
-    err = Console(stderr=True, highlight=False)
+    return name
+
+
+@contextlib.contextmanager
+def engine_failures() -> Iterator[None]:
+    """An engine run's failures as the CLI's exit codes: 3 for missing tools or lab, else 1."""
     try:
-        result = run_engine(operation, name, lab=lab_name, expect_no_changes=expect_no_changes,
-                            allow_unapproved=allow_unapproved, on_event=progress_printer(err))
+        yield
     except StackBusy as exc:
         raise OperationFailed(str(exc)) from None
     except EngineError as exc:
         missing = "sovereign tools install" in str(exc) or "sovereign lab up" in str(exc)
         raise (EnvironmentMissing if missing else OperationFailed)(str(exc)) from None
+
+
+def execute(operation: str, stack: str, lab_name: str | None, as_json: bool, *, expect_no_changes: bool = False,
+            allow_unapproved: bool = False) -> None:
+    name = stack_argument(stack)
+    err = Console(stderr=True, highlight=False)
+    with engine_failures():
+        result = run_engine(operation, name, lab=lab_name, expect_no_changes=expect_no_changes,
+                            allow_unapproved=allow_unapproved, on_event=progress_printer(err))
     if as_json:
         emit_json(result.to_json())
     else:

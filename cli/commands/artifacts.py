@@ -6,10 +6,8 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from cli.engine_view import allow_unapproved_option, stack_options
-from cli.output import EnvironmentMissing, OperationFailed, console, emit_json
-from stacks.automation import EngineError, StackBusy
-from stacks.design.loader import resolve, stack_name
+from cli.engine_view import allow_unapproved_option, engine_failures, stack_argument, stack_options
+from cli.output import console, emit_json
 
 
 @click.command()
@@ -20,15 +18,9 @@ def artifacts(stack: str, lab_name: str | None, as_json: bool, allow_unapproved:
     engine's preview (charts rendered with the stack's values), to seed the country's mirrors."""
     from stacks.artifacts import collect
 
-    name = stack_name(resolve(stack)) if "/" in stack or stack.endswith((".yaml", ".yml")) else stack
-    resolve(name)
-    try:
+    name = stack_argument(stack)
+    with engine_failures():
         found = collect(name, lab=lab_name, allow_unapproved=allow_unapproved)
-    except StackBusy as exc:
-        raise OperationFailed(str(exc)) from None
-    except EngineError as exc:
-        missing = "sovereign tools install" in str(exc) or "sovereign lab up" in str(exc)
-        raise (EnvironmentMissing if missing else OperationFailed)(str(exc)) from None
     if as_json:
         emit_json({"ok": True, **found})
         return
