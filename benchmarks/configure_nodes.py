@@ -1,12 +1,17 @@
 """Configure 1 and 8 lab nodes, first run and idempotent rerun, tuned vs stock Ansible settings.
 
     sudo .venv/bin/python benchmarks/configure_nodes.py [--stack ke-staging] [--sizes 1,8]
+                                                        [--profiles tuned,stock[,no-reuse]]
 
 Each (profile, size) gets fresh nodes from the cached image, so every first run starts from the
-same state. Targets (issue 3): 8 nodes <= 1.3x the time of 1; rerun <= 25 % of the first run;
-tuned >= 2x faster than stock. Prints figures and ratios for runs that converged; a run that did
-not converge prints, instead of a time, each failing host and task read from its artifacts, and
-the benchmark exits 1: a time of a failed run is not a result.
+same state. Targets (issues 3, 10): 8 nodes <= 1.3x the time of 1; rerun <= 25 % of the first run;
+tuned >= 2x faster than stock (Ansible's shipped defaults). Lab nodes share this machine's cores,
+so next to wall time it prints the controller's CPU seconds (ansible-runner and everything it
+spawned) per host and per task result: the part that grows with the fleet. For each rerun it
+prints the tasks that took longest, summed over hosts (the profile to act on). Prints figures and
+ratios for runs that converged; a run that did not converge prints, instead of a time, each
+failing host and task read from its artifacts, and the benchmark exits 1: a time of a failed run
+is not a result.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +39,8 @@ _MESSAGE = 300  # characters of a failure message worth printing
 class Measured:
     first: RunResult
     rerun: RunResult | None  # None: the first run failed, so a rerun measures nothing
+    first_cpu: float = 0.0  # controller CPU seconds
+    rerun_cpu: float = 0.0
 
     @property
     def converged(self) -> bool:
@@ -45,11 +53,45 @@ def measure(stack: str, profile: str, size: int, prefix: str = "bench") -> Measu
     try:
         lab.up(size)
         target = plan_target(stack, lab=lab.name)
-        first = configure(target, profile=PROFILES[profile])
-        rerun = configure(target, profile=PROFILES[profile]) if first.ok else None
-        return Measured(first, rerun)
+        first, first_cpu = _with_cpu(lambda: configure(target, profile=PROFILES[profile]))
+        if not first.ok:
+            return Measured(first, None, first_cpu)
+        rerun, rerun_cpu = _with_cpu(lambda: configure(target, profile=PROFILES[profile]))
+        return Measured(first, rerun, first_cpu, rerun_cpu)
     finally:
         lab.down()
+
+
+def _cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _with_cpu(run: Callable[[], RunResult]) -> tuple[RunResult, float]:
+    """The run and the controller's CPU seconds for it: this process (ansible-runner's event
+    handling) and every process it waited for (ansible-playbook, its forks, their ssh clients)."""
+    before = _cpu_seconds()
+    result = run()
+    return result, _cpu_seconds() - before
+
+
+_RESULTS = ("runner_on_ok", "runner_on_skipped", "runner_on_failed", "runner_on_unreachable")
+
+
+def task_times(run_dir: Path) -> dict[str, tuple[int, float]]:
+    """Per task (`role: task`), how many host results it had and their summed seconds."""
+    from datetime import datetime
+
+    times: dict[str, tuple[int, float]] = {}
+    for event in job_events(run_dir):
+        data = event.get("event_data") or {}
+        if event.get("event") not in _RESULTS or not data.get("start") or not data.get("end"):
+            continue
+        seconds = (datetime.fromisoformat(data["end"]) - datetime.fromisoformat(data["start"])).total_seconds()
+        name = f"{data.get('role') or 'play'}: {data.get('task', '?')}"
+        count, total = times.get(name, (0, 0.0))
+        times[name] = (count + 1, total + seconds)
+    return times
 
 
 def job_events(run_dir: Path) -> Iterator[dict[str, Any]]:
@@ -112,7 +154,8 @@ def main(argv: list[str] | None = None, run: Callable[[str, str, int, str], Meas
     print(f"load average at start: {_load()}")
     results: dict[tuple[str, int], tuple[float, float]] = {}
     failed = []
-    print(f"{'profile':>8} {'nodes':>5} {'first s':>8} {'rerun s':>8} {'rerun/first':>11}")
+    print(f"{'profile':>8} {'nodes':>5} {'first s':>8} {'rerun s':>8} {'rerun/first':>11} "
+          f"{'cpu first':>9} {'cpu rerun':>9} {'cpu/host':>8} {'ms/task':>7}")
     for profile in profiles:
         for size in sizes:
             started = time.monotonic()
@@ -123,8 +166,16 @@ def main(argv: list[str] | None = None, run: Callable[[str, str, int, str], Meas
                 continue
             first, rerun = measured.first.seconds, measured.rerun.seconds
             results[(profile, size)] = (first, rerun)
-            print(f"{profile:>8} {size:>5} {first:>8.1f} {rerun:>8.1f} {rerun / first:>11.2f}"
-                  f"   ({time.monotonic() - started:.0f} s with lab up/down; load {_load()})", flush=True)
+            tasks = task_times(measured.rerun.run_dir)
+            results_count = sum(count for count, _ in tasks.values())
+            per_task_ms = 1000 * measured.rerun_cpu / results_count if results_count else 0.0
+            print(f"{profile:>8} {size:>5} {first:>8.1f} {rerun:>8.1f} {rerun / first:>11.2f} "
+                  f"{measured.first_cpu:>9.1f} {measured.rerun_cpu:>9.1f} {measured.rerun_cpu / size:>8.1f} "
+                  f"{per_task_ms:>7.0f}   ({time.monotonic() - started:.0f} s with lab up/down; load {_load()})",
+                  flush=True)
+            slowest = sorted(tasks.items(), key=lambda item: -item[1][1])[:5]
+            print("         rerun's slowest tasks (summed over hosts): "
+                  + "; ".join(f"{name} {total:.1f} s/{count}" for name, (count, total) in slowest), flush=True)
     lo, hi = min(sizes), max(sizes)
     for profile in profiles:
         if (profile, lo) in results and (profile, hi) in results and lo != hi:

@@ -1,6 +1,6 @@
-"""Ansible settings for a run: the project's tuned profile, or Ansible's stock defaults.
+"""Ansible settings for a run: the project's tuned profile, Ansible's stock defaults, or no SSH reuse.
 
-Both are kept so the benchmark can measure what tuning buys; `sovereign configure` uses the tuned
+All are kept so the benchmark can measure what tuning buys; `sovereign configure` uses the tuned
 one. Everything is passed as environment variables, so no ansible.cfg in the tree changes a run.
 """
 
@@ -40,8 +40,12 @@ class Profile:
 
 
 TUNED = Profile("tuned", forks=50, pipelining=True, control_persist="600s", fact_cache=True, sharded=True)
-STOCK = Profile("stock", forks=5, pipelining=False, control_persist=None, fact_cache=False, sharded=False)
-PROFILES = {p.name: p for p in (TUNED, STOCK)}
+# Ansible as shipped: 5 forks, no pipelining, SSH masters kept 60 s (ControlMaster=auto), no fact
+# cache, one process for the whole inventory.
+STOCK = Profile("stock", forks=5, pipelining=False, control_persist="60s", fact_cache=False, sharded=False)
+# Stock without SSH connection sharing: a new SSH session per task, as where ControlMaster is off.
+NO_REUSE = Profile("no-reuse", forks=5, pipelining=False, control_persist=None, fact_cache=False, sharded=False)
+PROFILES = {p.name: p for p in (TUNED, STOCK, NO_REUSE)}
 
 
 @dataclass(frozen=True, slots=True)

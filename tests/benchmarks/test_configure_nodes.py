@@ -92,3 +92,10 @@ def test_a_rerun_that_changes_something_is_not_converged(tmp_path: Path) -> None
     printed: list[str] = []
     bench.report_failure("tuned 1", measured, out=printed.append)
     assert printed[0].startswith("tuned 1: rerun did NOT converge")
+
+
+def test_task_times_read_each_host_result_from_the_artifacts(failed_run: RunResult) -> None:
+    times = bench.task_times(failed_run.run_dir)
+    assert list(times) == ["play: Gathering Facts"]
+    count, seconds = times["play: Gathering Facts"]
+    assert count == 1 and 0 <= seconds < 60

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nodeconfig.settings import STOCK, TUNED, SshAccess, ansible_env
+from nodeconfig.settings import NO_REUSE, STOCK, TUNED, SshAccess, ansible_env
 
 CONTROL = "/run/sovereign/ssh/0123456789ab/%C"
 
@@ -47,8 +47,15 @@ def test_masters_use_the_given_short_control_path(tmp_path: Path) -> None:
     assert shlex.split(env["ANSIBLE_SSH_ARGS"])[:2] == ["-F", str(tmp_path / "ssh_config")]
 
 
-def test_stock_opens_no_master(tmp_path: Path) -> None:
-    options = ssh_options(ansible_env(STOCK, access=access(tmp_path), state_dir=tmp_path))
+def test_stock_is_ansibles_shipped_connection_sharing(tmp_path: Path) -> None:
+    env = ansible_env(STOCK, access=access(tmp_path), state_dir=tmp_path)
+    options = ssh_options(env)
+    assert options["ControlMaster"] == "auto" and options["ControlPersist"] == "60s"
+    assert env["ANSIBLE_FORKS"] == "5" and env["ANSIBLE_PIPELINING"] == "False" and "ANSIBLE_CACHE_PLUGIN" not in env
+
+
+def test_no_reuse_opens_no_master(tmp_path: Path) -> None:
+    options = ssh_options(ansible_env(NO_REUSE, access=access(tmp_path), state_dir=tmp_path))
     assert options["ControlMaster"] == "no" and options["ControlPath"] == "none"
 
 
