@@ -2,13 +2,14 @@
 
     .venv/bin/python benchmarks/provision_machines.py [--servers 100 1000] [--wave 8]
 
-For each N: a fresh lab with N BMCs on sushy-tools' emulator (lab.bmc), then `sovereign up` of
-ke-staging with the lab's BMC settings, timed. The floor is the emulator's own rate: the same
-Redfish requests one server's provisioning makes (system, virtual media, boot override, reset and
-a power poll), issued straight with sushy from as many threads as the engine may use, without
-the engine; the power delay the emulator adds (1–11 s) is the same for both and is not part of
-the floor's request time. Targets (issue 13): engine overhead ≤ 2× the floor; 1,000 servers in
-under 10 minutes. Prints one JSON document per N.
+For each N: a fresh lab with N BMCs on sushy-tools' emulator (lab.bmc). The floor first: exactly
+the work a provisioning does at the BMC — the provider's own create (session, inventory, both
+media, boot override, power on and the wait for it) — for every server, straight from as many
+threads as the engine's provider pools run, without the engine; the servers are then put back
+(off, ejected). Then `sovereign up` of ke-staging with the lab's BMC settings, timed: the same
+work plus the engine's (program, state, gRPC, each server's seed ISO). The emulator's power delays
+(1–11 s) are in both. Targets (issue 13): engine overhead ≤ 2× the floor; 1,000 servers in under
+10 minutes. Prints one JSON document per N, with the load average.
 """
 
 from __future__ import annotations
@@ -24,41 +25,46 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import sushy  # noqa: E402
-
 from lab import paths  # noqa: E402
-from lab.bmc import SYSTEM_PATH, BmcLab, site_bmcs_down, site_bmcs_up  # noqa: E402
-from stacks.design.bmc_plan import system_uuid  # noqa: E402
+from lab.bmc import site_bmcs_down, site_bmcs_up  # noqa: E402
+from stacks.bmc_config import BmcSettings  # noqa: E402
+from stacks.design.bmc_plan import BmcServer, bmc_servers  # noqa: E402
+from stacks.design.catalog import PLATFORMS  # noqa: E402
 from stacks.design.loader import load_and_design  # noqa: E402
+from stacks.design.sizing import SiteDesign  # noqa: E402
+from stacks.providers import redfish_machine as provider  # noqa: E402
 
 STACK = "ke-staging"
 
 
-def floor(lab_dir: Path, servers: list[str], threads: int) -> dict[str, float]:
-    """Seconds per server of the Redfish requests a provisioning makes, straight to the emulator."""
-    ep = BmcLab(lab_dir).endpoint()
-    settings = json.loads((lab_dir / "bmc" / "stack.json").read_text())
-    image = settings["install_image"]["url"]
+def floor(settings: dict[str, Any], site: SiteDesign, count: int, pools: int) -> dict[str, float]:
+    """Seconds per server of the provider's own create for every server, without the engine."""
+    servers = bmc_servers(site, settings["url"], settings["system"], count)
+    threads = max(1, min(pools, len({s.rack for s in servers}))) * 4  # as stacks.components.machines
+    password = Path(settings["password_file"]).read_text().strip()
+    ca_pem = Path(settings["ca_file"]).read_text()
+    image = settings["install_image"]
 
-    def one(server: str) -> int:
-        root = sushy.Sushy(ep.url + "/redfish/v1/", username=ep.username, password=ep.password(), verify=str(ep.ca))
-        system = root.get_system(SYSTEM_PATH.format(system_uuid=system_uuid(server)))
-        media = next(m for m in system.virtual_media.get_members() if m.identity == "Cd")
-        media.insert_media(image, inserted=True, write_protected=True)
-        system.set_system_boot_options(sushy.BOOT_SOURCE_TARGET_CD, enabled=sushy.BOOT_SOURCE_ENABLED_ONCE)
-        system.refresh(force=True)
-        media.eject_media()  # leave the server as it was for the engine's run
-        return 6
+    def props(server: BmcServer) -> dict[str, Any]:
+        return {"name": server.name, "url": server.url, "system": server.system, "rack": server.rack,
+                "username": settings["username"], "password": password, "ca_pem": ca_pem,
+                "image_url": image["url"], "image_sha256": image["sha256"],
+                "seed_url": image["url"], "seed_sha256": image["sha256"],  # a second medium, as a seed ISO is
+                "gpu_model": site.gpu_model, "gpus": PLATFORMS[site.platform].gpus_per_node,
+                "deadline_s": settings["deadline_s"], "wave": settings["wave"], "generation": 0}
 
     started = time.monotonic()
     with ThreadPoolExecutor(threads) as pool:
-        requests = sum(pool.map(one, servers))
+        list(pool.map(lambda s: provider._provision(props(s), reset=True), servers))
     seconds = time.monotonic() - started
-    return {"seconds": seconds, "per_server_s": seconds / len(servers), "requests_per_s": requests / seconds}
+    with ThreadPoolExecutor(threads) as pool:  # back to off and ejected for the engine's run
+        list(pool.map(lambda s: provider.RedfishMachineProvider().delete("", props(s)), servers))
+    return {"seconds": seconds, "per_server_s": seconds / len(servers), "threads": threads}
 
 
 def run(count: int, wave: int) -> dict[str, object]:
@@ -69,14 +75,16 @@ def run(count: int, wave: int) -> dict[str, object]:
     env.pop("PULUMI_CONFIG_PASSPHRASE", None)
     _, planned = load_and_design(STACK)
     try:
-        site_bmcs_up(lab_dir, planned.sites[0], count, deadline_s=300, wave=wave)
-        servers = json.loads((lab_dir / "bmc" / "bmc.json").read_text())["servers"]
-        base = floor(lab_dir, servers, threads=wave * 4)
+        settings_file = site_bmcs_up(lab_dir, planned.sites[0], count, deadline_s=300, wave=wave)
+        settings = json.loads(settings_file.read_text())
+        load_at_start = os.getloadavg()
+        base = floor(settings, planned.sites[0], count, BmcSettings.pools)
         started = time.monotonic()
         result = subprocess.run([sys.executable, "-m", "cli", "up", STACK, "--lab", name, "--allow-unapproved", "--json"],
                                 env=env, cwd=ROOT, capture_output=True, text=True, check=False)
         seconds = time.monotonic() - started
-        doc = json.loads(result.stdout) if result.stdout.strip().startswith("{") else {"raw": result.stdout[-2000:]}
+        out = result.stdout
+        doc: dict[str, Any] = json.loads(out) if out.strip().startswith("{") else {"raw": out[-2000:]}
         if result.returncode != 0:
             return {"servers": count, "ok": False, "error": doc}
         per_server = seconds / count
@@ -85,10 +93,10 @@ def run(count: int, wave: int) -> dict[str, object]:
             "servers_per_min": round(count / seconds * 60, 1),
             "engine_s_per_server": round(per_server, 3),
             "floor_s_per_server": round(base["per_server_s"], 3),
-            "emulator_requests_per_s": round(base["requests_per_s"], 1),
+            "floor_s": round(base["seconds"], 1), "threads": base["threads"],
             "overhead_vs_floor": round(per_server / base["per_server_s"], 2),
             "powered_on": doc.get("outputs", {}).get("machines", {}).get("powered_on"),
-            "load_average": os.getloadavg(),
+            "load_average": [load_at_start, os.getloadavg()],
         }
     finally:
         site_bmcs_down(lab_dir)

@@ -39,6 +39,9 @@ from toolchain.build import ToolchainError
 
 OPERATIONS = ("up", "preview", "destroy", "refresh")
 _PROJECT = "sovereign"
+# Resource operations in flight at once: enough for every BMC provider pool (stacks.components.
+# machines) and the platform layer's objects; BMCs and the API server set the real limits.
+PARALLEL = 64
 
 
 class EngineError(Exception):
@@ -228,7 +231,10 @@ def run(
         if on_engine_event is not None:
             on_engine_event(event)
 
-    common: dict[str, Any] = {"on_event": events, "color": "never"}
+    # `parallel` also sizes the program's thread pool (the Python language host gives it 4 threads
+    # per unit; unset, Python's default of cpu+4): every resource registration holds one until the
+    # resource is done, so without it a site's servers provision a handful at a time.
+    common: dict[str, Any] = {"on_event": events, "color": "never", "parallel": PARALLEL}
     gated: dict[str, Any] = {}
     if operation in ("up", "preview"):
         # The sovereignty policy pack: mandatory, so a violation fails the run before any change.
@@ -240,7 +246,7 @@ def run(
         if operation in ("up", "preview", "refresh") and _pending_operations(stack):
             # A crashed `up` left operations whose outcome the engine never saw; a refresh reads
             # the cluster, drops the creates that did not happen, and keeps what exists.
-            stack.refresh(clear_pending_creates=True, color="never", show_secrets=False)
+            stack.refresh(clear_pending_creates=True, color="never", show_secrets=False, parallel=PARALLEL)
             recovered.append("pending operations of a crashed run (refreshed)")
         if recovered and operation == "up":
             # Objects the crashed run created but never recorded carry its field managers; with

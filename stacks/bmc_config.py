@@ -2,7 +2,7 @@
 
 Two sources, the first that is present:
 - the stack config: `sovereign:bmc` (an object: url, system, username, caFile, installImage
-  {url, sha256}, and optionally servers, deadlineSeconds, wave, generation, artifacts {dir, url},
+  {url, sha256}, and optionally servers, deadlineSeconds, wave, pools, generation, artifacts {dir, url},
   adminKeys) with the password as
   the secret `sovereign:bmcPassword`;
 - the lab: `SOVEREIGN_BMC_FILE`, written by `sovereign lab up --bmcs N` and set by `sovereign up
@@ -37,6 +37,7 @@ class BmcSettings:
     servers: int | None = None
     deadline_s: float = 300.0
     wave: int = 8
+    pools: int = 8
     generation: int = 0
     artifacts_dir: str | None = None  # where seed ISOs are written and served from
     artifacts_url: str | None = None
@@ -89,7 +90,7 @@ def _from_mapping(raw: Any, where: str, password: pulumi.Input[str] | None, pass
         password=password,  # type: ignore[arg-type]  # checked above
         ca_pem=ca_pem, image_url=image["url"], image_sha256=image["sha256"],
         servers=raw.get("servers"), deadline_s=float(raw.get("deadlineSeconds") or raw.get("deadline_s") or 300),
-        wave=int(raw.get("wave", 8)), generation=int(raw.get("generation", 0)),
+        wave=int(raw.get("wave", 8)), pools=int(raw.get("pools", 8)), generation=int(raw.get("generation", 0)),
         artifacts_dir=raw.get("artifacts_dir") or (raw.get("artifacts") or {}).get("dir"),
         artifacts_url=raw.get("artifacts_url") or (raw.get("artifacts") or {}).get("url"),
         admin_keys=tuple(raw.get("adminKeys") or raw.get("admin_keys") or ()),

@@ -26,7 +26,7 @@ def build_machines(partnership: Partnership, site: SiteDesign, bmc: BmcSettings)
         MachinesArgs(
             servers=servers, username=bmc.username, password=bmc.password, ca_pem=bmc.ca_pem,
             image_url=bmc.image_url, image_sha256=bmc.image_sha256, gpu_model=site.gpu_model,
-            gpus=PLATFORMS[site.platform].gpus_per_node, deadline_s=bmc.deadline_s, wave=bmc.wave,
+            gpus=PLATFORMS[site.platform].gpus_per_node, deadline_s=bmc.deadline_s, wave=bmc.wave, pools=bmc.pools,
             generation=bmc.generation, seeds=seeds, artifacts_dir=bmc.artifacts_dir, artifacts_url=bmc.artifacts_url,
         ),
     )

@@ -1,11 +1,14 @@
 """Machines: every server of a site provisioned through its BMC, one RedfishMachine each, booted
 from the site's install media with its own seed ISO (a SeedIso each, when the site has an artifact server).
 
-Bounded waves per rack: the provider lets at most `wave` BMC sessions per rack run at once (one
-provider process serves all machines), so a site of thousands never opens thousands of sessions,
-while racks proceed side by side. No machine depends on another: a server whose BMC fails fails
-alone, the engine carries on with the rest (`up` runs with continue-on-error) and its error, which
-names the server and gives the BMC's reason, is in the run's summary of failures.
+Bounded waves per rack, racks side by side: one provider process (the SDK's dynamic-provider host)
+runs at most 4 operations at once, and a BMC operation holds one for seconds (power changes land
+late), so the component spreads the racks over `pools` explicit provider instances — each its own
+process — and the provider lets at most `wave` BMC sessions per rack run at once. A site of
+thousands provisions `pools` x 4 servers at a time and never opens thousands of sessions. No
+machine depends on another: a server whose BMC fails fails alone, the engine carries on with the
+rest (`up` runs with continue-on-error) and its error, which names the server and gives the BMC's
+reason, is in the run's summary of failures.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class MachinesArgs:
     gpus: int
     deadline_s: float = 300.0
     wave: int = 8
+    pools: int = 8  # provider processes: at most pools x 4 BMC operations at once
     generation: int = 0
     seeds: dict[str, dict[str, str]] = field(default_factory=dict)  # server -> rendered seed files
     artifacts_dir: str | None = None  # where seed ISOs are written, and the URL serving it
@@ -43,11 +47,16 @@ class Machines(pulumi.ComponentResource):
     def __init__(self, name: str, args: MachinesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("sovereign:machines:Machines", name, None, opts)
         machines = []
+        racks = sorted({s.rack for s in args.servers})
+        pools = [pulumi.ProviderResource("pulumi-python", f"{name}-pool{i}", {}, pulumi.ResourceOptions(parent=self))
+                 for i in range(max(1, min(args.pools, len(racks))))]
+        pool_of = {rack: pools[i % len(pools)] for i, rack in enumerate(racks)}
         for server in args.servers:
+            child = pulumi.ResourceOptions(parent=self, provider=pool_of[server.rack])
             seed = None
             if server.name in args.seeds and args.artifacts_dir and args.artifacts_url:
                 seed = SeedIso(server.name, {"files": args.seeds[server.name], "artifacts_dir": args.artifacts_dir,
-                                             "artifacts_url": args.artifacts_url}, pulumi.ResourceOptions(parent=self))
+                                             "artifacts_url": args.artifacts_url}, child)
             props = {
                 "name": server.name, "url": server.url, "system": server.system, "rack": server.rack,
                 "username": args.username, "password": args.password, "ca_pem": args.ca_pem,
@@ -57,13 +66,13 @@ class Machines(pulumi.ComponentResource):
                 "gpu_model": args.gpu_model, "gpus": args.gpus, "deadline_s": args.deadline_s,
                 "wave": args.wave, "generation": args.generation,
             }
-            machines.append(RedfishMachine(server.name, props, pulumi.ResourceOptions(parent=self)))
-        racks = sorted({s.rack for s in args.servers})
+            machines.append(RedfishMachine(server.name, props, child))
         self.summary = pulumi.Output.all(*[m.power_state for m in machines]).apply(
             lambda states: {
                 "servers": len(states),
                 "racks": len(racks),
                 "wave": args.wave,
+                "pools": len(pools),
                 "powered_on": sum(1 for s in states if s == "On"),
             }
         )

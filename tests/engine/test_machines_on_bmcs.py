@@ -1,8 +1,8 @@
 """Real tier: servers provisioned by the real Pulumi engine through sushy-tools' Redfish emulator.
 
-16 emulated servers of ke-staging's first site behind the lab's BMC endpoint (TLS from the lab's
-CA, bcrypt basic auth, the emulator unpatched: power changes land 1–11 s late). Every check reads
-the emulator through Redfish (sushy), not Pulumi's view of it. The tests run in order on one lab.
+20 emulated servers of ke-staging's first site (two racks, so two provider pools) behind the lab's
+BMC endpoint (TLS from the lab's CA, bcrypt basic auth, the emulator unpatched: power changes land
+1–11 s late). Every check reads the emulator through Redfish (sushy), not Pulumi's view of it. The tests run in order on one lab.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from toolchain.build import install
 pytestmark = pytest.mark.lab
 
 STACK = "ke-staging"
-SERVERS = 16
+SERVERS = 20
 SOVEREIGN = str(Path(sys.executable).parent / "sovereign")
 
 
@@ -105,7 +105,7 @@ def wait_power(handle: BmcLabHandle, server: str, state: str, timeout: float = 3
 def test_up_provisions_every_server(bmc_lab):
     doc = bmc_lab.up()
     assert doc["changes"]["create"] >= SERVERS
-    assert doc["outputs"]["machines"] == {"servers": SERVERS, "racks": 1, "wave": 8, "powered_on": SERVERS}
+    assert doc["outputs"]["machines"] == {"servers": SERVERS, "racks": 2, "wave": 8, "pools": 2, "powered_on": SERVERS}
     settings = json.loads(bmc_lab.settings.read_text())
     for server in bmc_lab.servers:
         system = bmc_lab.system(server)

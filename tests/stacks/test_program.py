@@ -148,3 +148,31 @@ def test_no_module_of_the_program_folder_shadows_the_standard_library():
     folder = Path(__file__).resolve().parents[2] / "stacks"
     names = {p.stem for p in folder.glob("*.py")} | {p.name for p in folder.iterdir() if (p / "__init__.py").is_file()}
     assert not names & set(sys.stdlib_module_names)
+
+
+def test_machines_spread_racks_over_provider_pools(mocks):
+    """One dynamic-provider process runs 4 operations at once, so the racks are spread, whole, over
+    `pools` provider instances (each its own process) and a site provisions pools x 4 at a time."""
+    from stacks.components.machines import Machines, MachinesArgs
+    from stacks.design.bmc_plan import BmcServer
+
+    servers = [BmcServer(f"n{rack}-{i}", rack, f"10.0.{rack}.{i}", f"10.1.{rack}.{i}", f"https://10.0.{rack}.{i}",
+                         "/redfish/v1/Systems/1") for rack in range(1, 6) for i in range(3)]
+
+    @pulumi.runtime.test
+    def run():
+        machines = Machines("s1-machines", MachinesArgs(
+            servers=servers, username="provisioning", password=pulumi.Output.secret("s3cret-site"), ca_pem="",
+            image_url="http://artifacts/os.iso", image_sha256="0" * 64, gpu_model="B200", gpus=8, pools=2))
+        return machines.summary.apply(lambda s: s)
+
+    run()
+    pools = [r for r in mocks.resources if r.typ == "pulumi:providers:pulumi-python"]
+    assert sorted(p.name for p in pools) == ["s1-machines-pool0", "s1-machines-pool1"]
+    by_rack: dict[int, set[str]] = {}
+    for r in mocks.resources:
+        if r.typ == "pulumi-python:dynamic:Resource":
+            rack = int(r.name[1:].split("-")[0])
+            by_rack.setdefault(rack, set()).add(r.provider.split("::")[-2] if r.provider else "")
+    assert all(len(p) == 1 for p in by_rack.values()), by_rack  # a rack stays in one process
+    assert {next(iter(p)) for p in by_rack.values()} == {"s1-machines-pool0", "s1-machines-pool1"}
