@@ -30,6 +30,7 @@ from lab import paths as lab_paths
 from lab.chart_mirror import ChartMirror
 from lab.control_plane import ControlPlane
 from stacks.design.loader import load
+from stacks.design.preview import ResourceChange, change_from_step
 from stacks.design.project import current_project
 from stacks.platform_layer import MIRROR_CA_ENV, MIRROR_ENV
 from stacks.policy_config import PACK_DIR, write_policy_config
@@ -269,6 +270,24 @@ def run(
     if operation == "up" and lab is not None and ControlPlane(lab, lab_paths.lab_dir(lab_paths.lab_name(lab))).exists():
         result.node_labels = _check_node_labels(stack_name, lab)
     return result
+
+
+def preview_changes(stack_name: str, *, lab: str | None = None) -> list[ResourceChange]:
+    """The resource changes the engine's preview finds, for the report. Only each step's URN,
+    operation and changed property names are kept: values (secrets among them) never leave here."""
+    changes: list[ResourceChange] = []
+
+    def capture(event: auto.events.EngineEvent) -> None:
+        pre = event.resource_pre_event
+        if pre is not None:
+            meta = pre.metadata
+            change = change_from_step(meta.urn, str(getattr(meta.op, "value", meta.op)), meta.diffs)
+            if change is not None:
+                changes.append(change)
+
+    # An unapproved plan may be previewed (the program only warns): reviewers see it before they sign.
+    run("preview", stack_name, lab=lab, on_engine_event=capture)
+    return changes
 
 
 def _reasons(errors: list[str]) -> list[str]:
