@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 # The steps a reviewer weighs, in the order the report lists them. The engine's other steps are
 # either no change (same, read, refresh) or halves of a replacement already counted as `replace`
@@ -63,12 +65,29 @@ class ResourceChange:
         return {"urn": self.urn, "op": self.op, "properties": list(self.properties)}
 
 
-def change_from_step(urn: str, op: str, diffs: list[str] | None) -> ResourceChange | None:
-    """A change worth listing from one engine step, or None for steps that change nothing."""
+def change_from_step(urn: str, op: str, diffs: list[str] | None, detailed: list[str] | None = None,
+                     old_inputs: Mapping[str, Any] | None = None,
+                     new_inputs: Mapping[str, Any] | None = None) -> ResourceChange | None:
+    """A change worth listing from one engine step, or None for steps that change nothing.
+
+    The changed properties are the engine's most precise account it gives: the detailed diff's
+    property paths, else the diff's top-level keys, else the names of the top-level inputs whose
+    values differ (providers such as Kubernetes' server-side apply leave the first two empty in a
+    preview). Only names leave this function; the inputs' values are compared, never kept.
+    """
     if op not in OPERATIONS:
         return None
-    properties = tuple(sorted(set(diffs or []))) if op in ("update", "replace") else ()
+    properties: tuple[str, ...] = ()
+    if op in ("update", "replace"):
+        names = set(detailed or []) or set(diffs or []) or _changed_inputs(old_inputs or {}, new_inputs or {})
+        properties = tuple(sorted(names))
     return ResourceChange(urn, op, properties)
+
+
+def _changed_inputs(old: Mapping[str, Any], new: Mapping[str, Any]) -> set[str]:
+    # `__`-prefixed keys are the engine's and providers' bookkeeping, not the program's inputs.
+    keys = {k for k in (*old, *new) if not k.startswith("__")}
+    return {k for k in keys if old.get(k) != new.get(k)}
 
 
 @dataclass(frozen=True, slots=True)

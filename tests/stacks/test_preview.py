@@ -59,3 +59,14 @@ def test_the_preview_hash_is_of_the_change_set_not_its_order():
     assert EnginePreview("included", []).digest != one.digest  # "nothing to change" is a view too
     assert NOT_REQUESTED.digest == "" and EnginePreview("unavailable", reason="no lab").digest == ""
     assert one.to_json()["changes"] == {"create": 1, "update": 1}
+
+
+def test_changed_properties_come_from_the_most_precise_account_and_never_carry_values():
+    detailed = change_from_step(QUOTA, "update", ["spec"], ['spec.hard["requests.nvidia.com/gpu"]'])
+    assert detailed is not None and detailed.properties == ('spec.hard["requests.nvidia.com/gpu"]',)
+    # Kubernetes' server-side apply gives no diff in a preview: the inputs that differ are named
+    old = {"metadata": {"name": "gpu-quota"}, "spec": {"hard": {"requests.nvidia.com/gpu": "256"}}, "__inputs": 1}
+    new = {"metadata": {"name": "gpu-quota"}, "spec": {"hard": {"requests.nvidia.com/gpu": "192"}}, "__inputs": 2}
+    named = change_from_step(QUOTA, "update", None, None, old, new)
+    assert named is not None and named.properties == ("spec",)
+    assert "192" not in str(named.to_dict()) and "256" not in str(named.to_dict())
