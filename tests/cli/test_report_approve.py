@@ -148,4 +148,4 @@ def test_report_with_the_engines_changes_keeps_the_plans_digest(tmp_path, monkey
     assert report["preview"]["status"] == "included" and report["preview"]["changes"] == {"create": 1}
     assert report["digest"] == plain["digest"]  # the approval covers partnership and design only
     html = (tmp_path / "ke-staging" / "report.en.html").read_text()
-    assert "Namespace <code>tenant-kra</code>" in html and report["preview"]["digest"][:12] in html
+    assert "Namespace</bdi><br><bdi><code class=\"object\">tenant-kra</code>" in html and report["preview"]["digest"][:12] in html

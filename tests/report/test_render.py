@@ -84,8 +84,9 @@ def test_the_engines_preview_in_plain_words_by_component(documents, lang, words)
     assert 'data-status="included"' in section and engine.digest[:12] in section
     for word in words:
         assert word in section, word
-    assert "ResourceQuota <code>tenant-uon-gpus</code>" in section and "<bdi>spec</bdi>" in section
-    assert "Release <code>gpu-operator</code>" in section and "<bdi>values</bdi>" in section
+    assert ('ResourceQuota</bdi><br><bdi><code class="object">tenant-uon-gpus</code></bdi></td><td><bdi><code>spec</code>'
+            in section)
+    assert '<code class="object">gpu-operator</code></bdi></td><td><bdi><code>values</code>' in section
     # the approval digest is the plan's alone: the same page without the preview carries it too
     assert render_html(documents["ke-staging"], lang).count(digest(documents["ke-staging"])) == html.count(
         digest(documents["ke-staging"]))
