@@ -12,6 +12,7 @@ from report.browser import Chromium
 from report.i18n import LANGUAGES
 from report.render import render_html
 from stacks.design import atomic
+from stacks.design.preview import NOT_REQUESTED, EnginePreview
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,12 +36,13 @@ def read_document(path: Path) -> dict[str, Any]:
 
 
 def write_reports(document: dict[str, Any], langs: list[str], folder: Path, *, pdf: bool,
-                  since: dict[str, Any] | None = None, today: date | None = None) -> list[Written]:
+                  since: dict[str, Any] | None = None, today: date | None = None,
+                  engine: EnginePreview = NOT_REQUESTED) -> list[Written]:
     folder.mkdir(parents=True, exist_ok=True)
     pages = []
     for lang in langs:
         path = folder / f"report.{lang}.html"
-        atomic.write_file(path, render_html(document, lang, since, today))
+        atomic.write_file(path, render_html(document, lang, since, today, engine))
         pages.append((lang, path))
     if not pdf:
         return [Written(lang, path, None) for lang, path in pages]

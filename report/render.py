@@ -20,6 +20,7 @@ from stacks.design.approval import digest
 from stacks.design.catalog import CABLE_USD, FACILITY_USD_PER_MW, INTEGRATION_FRACTION, PLATFORMS, STORAGE_USD_PER_GPU
 from stacks.design.compute import PFLOPS_FP8_DENSE, pflops
 from stacks.design.plan_diff import Change, plan_changes
+from stacks.design.preview import NOT_REQUESTED, OPERATIONS, EnginePreview, by_component
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -38,7 +39,7 @@ def _env(lang: str) -> jinja2.Environment:
 
 
 def render_html(document: dict[str, Any], lang: str, since: dict[str, Any] | None = None,
-                today: date | None = None) -> str:
+                today: date | None = None, engine: EnginePreview = NOT_REQUESTED) -> str:
     env = _env(lang)
     catalog = translations(lang)
 
@@ -76,7 +77,7 @@ def render_html(document: dict[str, Any], lang: str, since: dict[str, Any] | Non
         changes=changes,
         change_rows=[_change_row(c, _, fmt, plan["currency"]) for c in changes or []],
         since_digest=digest(since) if since else "",
-        preview_available=document.get("preview") is not None,
+        engine=_engine_section(engine, _),
         sources=_sources(plan),
     )
 
@@ -92,8 +93,7 @@ def _change_row(change: Change, _: Any, fmt: Formats, currency: str) -> tuple[st
         "capex_usd.total": _("capital cost (USD)"), "platform": _("GPU platform"), "share": _("funding share"),
     }
     kinds = {"total": _("country total"), "site": _("site"), "site_added": _("site added"),
-             "site_removed": _("site removed"), "funding": _("funding"), "setting": _("partnership setting"),
-             "resource": _("resource")}
+             "site_removed": _("site removed"), "funding": _("funding"), "setting": _("partnership setting")}
 
     def value(v: Any) -> str:
         if v is None:
@@ -112,6 +112,28 @@ def _change_row(change: Change, _: Any, fmt: Formats, currency: str) -> tuple[st
     if change.kind in ("total", "site", "funding"):
         what = f"{what}: {labels.get(change.field, change.field)}"
     return what, change.subject, value(change.old), value(change.new)
+
+
+def _engine_section(engine: EnginePreview, _: Any) -> dict[str, Any]:
+    """The engine's preview in the reader's words: a row per component with how many objects
+    are new, changed, replaced or removed, then each object with the properties that change."""
+    ops = {"create": _("new"), "update": _("changed"), "replace": _("replaced"), "delete": _("removed")}
+    layers = {"site": _("Site"), "fabric": _("Fabric"), "machines": _("Machines"), "cluster": _("Cluster"),
+              "platform": _("Platform"), "stack": _("Stack")}
+    components = {
+        "Site": _("Site"), "Fabric": _("Fabric"), "Machines": _("Machines (BMCs)"), "Cluster": _("Cluster"),
+        "GpuPlatform": _("GPU platform"), "NetworkPlatform": _("Network platform"), "Monitoring": _("Monitoring"),
+        "Tenants": _("Tenants"), "SovereigntyPolicy": _("Sovereignty policy"), "Stack": _("The stack itself"),
+    }
+    groups = by_component(engine.changes)
+    rows = [{"layer": layers.get(g.layer, g.layer), "component": components.get(g.component, g.component),
+             "counts": [g.counts.get(op, 0) for op in OPERATIONS],
+             "summary": ", ".join(f"{ops[op]}: {n}" for op, n in g.counts.items()),
+             "objects": [(ops[c.op], c.kind, c.name, ", ".join(c.properties)) for c in g.changes]}
+            for g in groups]
+    totals = [sum(r["counts"][i] for r in rows) for i in range(len(OPERATIONS))]
+    return {"status": engine.status, "digest": engine.digest, "target": engine.target, "reason": engine.reason,
+            "op_labels": [ops[op] for op in OPERATIONS], "rows": rows, "totals": totals}
 
 
 def _sources(plan: dict[str, Any]) -> list[tuple[str, str]]:

@@ -30,6 +30,7 @@ from lab import paths as lab_paths
 from lab.chart_mirror import ChartMirror
 from lab.control_plane import ControlPlane
 from stacks.design.loader import load
+from stacks.design.preview import ResourceChange, change_from_step
 from stacks.design.project import current_project
 from stacks.platform_layer import MIRROR_CA_ENV, MIRROR_ENV
 from stacks.policy_config import PACK_DIR, write_policy_config
@@ -200,6 +201,7 @@ def run(
     allow_unapproved: bool = False,
     on_event: Callable[[dict[str, Any]], None] | None = None,
     on_engine_event: Callable[[auto.events.EngineEvent], None] | None = None,
+    diff: bool = False,
 ) -> RunResult:
     if operation not in OPERATIONS:
         raise ValueError(operation)
@@ -259,7 +261,8 @@ def run(
             changes = _counts(up.summary.resource_changes)
             outputs = {k: v.value for k, v in up.outputs.items() if not v.secret}
         elif operation == "preview":
-            preview = stack.preview(expect_no_changes=expect_no_changes or None, **gated, **common)
+            # diff: the engine then sends each step's detailed property diff (names used, values not)
+            preview = stack.preview(expect_no_changes=expect_no_changes or None, diff=diff or None, **gated, **common)
             changes = _counts(preview.change_summary)
         elif operation == "refresh":
             refresh = stack.refresh(expect_no_changes=expect_no_changes or None, show_secrets=False, **common)
@@ -275,6 +278,30 @@ def run(
     if operation == "up" and lab is not None and ControlPlane(lab, lab_paths.lab_dir(lab_paths.lab_name(lab))).exists():
         result.node_labels = _check_node_labels(stack_name, lab)
     return result
+
+
+def preview_changes(stack_name: str, *, lab: str | None = None) -> list[ResourceChange]:
+    """The resource changes the engine's preview finds, for the report. Only each step's URN,
+    operation and changed property names are kept: values (secrets among them) never leave here."""
+    changes: dict[str, ResourceChange] = {}
+
+    def capture(event: auto.events.EngineEvent) -> None:
+        # The pre-event announces each step; the outputs event of a preview step may carry the
+        # diff the pre-event lacked, so the later, fuller account of a URN wins.
+        step = event.resource_pre_event or event.res_outputs_event
+        if step is None:
+            return
+        meta = step.metadata
+        change = change_from_step(
+            meta.urn, str(getattr(meta.op, "value", meta.op)), meta.diffs, list(meta.detailed_diff or {}),
+            meta.old.inputs if meta.old is not None else None, meta.new.inputs if meta.new is not None else None,
+        )
+        if change is not None and (change.properties or meta.urn not in changes):
+            changes[meta.urn] = change
+
+    # An unapproved plan may be previewed (the program only warns): reviewers see it before they sign.
+    run("preview", stack_name, lab=lab, on_engine_event=capture, diff=True)
+    return list(changes.values())
 
 
 def _reasons(errors: list[str]) -> list[str]:

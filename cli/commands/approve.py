@@ -13,7 +13,6 @@ from stacks.design import atomic
 from stacks.design.approval import approvals_dir, check, plan_document
 from stacks.design.approval import approve as sign_plan
 from stacks.design.loader import InputError, Problem, load_and_design, stack_name
-from stacks.design.preview import engine_preview
 from stacks.design.signing import UnusableKey
 from stacks.design.summary import plan_summary
 
@@ -33,7 +32,7 @@ def approve(ref: str, key_file: Path, folder: Path | None, as_json: bool) -> Non
         raise InvalidInput(exc, as_json) from None
     stack = stack_name(ref)
     folder = folder or approvals_dir(stack)
-    document = plan_document(stack, partnership, design, engine_preview(stack))
+    document = plan_document(stack, partnership, design)
     try:
         signature, path = sign_plan(document, partnership, key_file, folder)
     except UnusableKey as exc:

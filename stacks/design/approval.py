@@ -1,7 +1,7 @@
 """Plan approval: a digest over canonical content, ed25519 signatures, and the check `up` runs.
 
-The digest covers the *validated* partnership, the design derived from it and (once the engine is
-wired) the preview's change set, serialised canonically — never file bytes: Pulumi rewrites the
+The digest covers the *validated* partnership and the design derived from it, serialised
+canonically — never file bytes: Pulumi rewrites the
 stack file (it adds `encryptionsalt`, writes `129.0` as `129`) and that must not void an approval.
 The stack name is part of the document, so an approval of `ke-staging` cannot be replayed on
 `ke-prod`, and the digest is inside every signed message, so an old approval cannot be replayed
@@ -25,7 +25,6 @@ from typing import Any
 from stacks.design import atomic
 from stacks.design.partnership import Partnership
 from stacks.design.plan_diff import Change, plan_changes
-from stacks.design.preview import ResourceChange
 from stacks.design.project import current_project_or_none
 from stacks.design.signing import UnusableKey, fingerprint, load_private_key, parse_public_key, sign, verify
 from stacks.design.sizing import PartnershipDesign
@@ -55,15 +54,15 @@ def is_lab_or_staging(stack: str) -> bool:
 # --- canonical document and digest ------------------------------------------------------
 
 
-def plan_document(
-    stack: str, partnership: Partnership, design: PartnershipDesign, preview: list[ResourceChange] | None = None
-) -> dict[str, Any]:
+def plan_document(stack: str, partnership: Partnership, design: PartnershipDesign) -> dict[str, Any]:
+    # The engine's preview is left out on purpose: it moves with the state (a refresh, someone
+    # else's edit in the cluster), and an approval must not lapse when nothing reviewed changed.
+    # The report records the preview it showed by its own hash (stacks.design.preview).
     return _canonical({
         "format": FORMAT,
         "stack": stack,
         "partnership": partnership.model_dump(mode="json"),
         "design": plan_summary(partnership, design),
-        "preview": None if preview is None else [c.to_dict() for c in preview],
     })
 
 
@@ -223,7 +222,7 @@ def require_approval(
 ) -> dict[str, Any]:
     """Raise ApprovalError unless the document is approved; return what to record in the outputs.
 
-    `document` is `plan_document(stack, partnership, design, preview)` for what is about to be
+    `document` is `plan_document(stack, partnership, design)` for what is about to be
     applied. `--allow-unapproved` is honoured only on lab and staging stacks, and recorded.
     """
     stack, value = document["stack"], digest(document)
@@ -268,9 +267,8 @@ def _refusal(stack: str, value: str, partnership: Partnership, result: Check, fo
 
 
 def check_before_apply(stack: str, partnership: Partnership, design: PartnershipDesign, *,
-                       allow_unapproved: bool = False, preview: list[ResourceChange] | None = None,
-                       folder: Path | None = None) -> dict[str, Any]:
+                       allow_unapproved: bool = False, folder: Path | None = None) -> dict[str, Any]:
     """What `sovereign up` calls before applying: the stack's approvals folder and environment rule."""
-    document = plan_document(stack, partnership, design, preview)
+    document = plan_document(stack, partnership, design)
     return require_approval(document, partnership, folder or approvals_dir(stack),
                             allow_unapproved=allow_unapproved, stack_is_lab_or_staging=is_lab_or_staging(stack))

@@ -19,8 +19,8 @@ SITE_FIELDS = (
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    kind: str  # total | site_added | site_removed | site | funding | setting | resource
-    subject: str  # site, party, setting path or resource URN; "" for totals
+    kind: str  # total | site_added | site_removed | site | funding | setting
+    subject: str  # site, party or setting path; "" for totals
     field: str
     old: Any
     new: Any
@@ -31,8 +31,6 @@ class Change:
             return f"site {self.subject} added ({self.new:,} new GPUs)"
         if self.kind == "site_removed":
             return f"site {self.subject} removed (had {self.old:,} new GPUs)"
-        if self.kind == "resource":
-            return f"resource {self.subject}: {self.field}"
         where = {"total": "total", "site": f"site {self.subject}", "funding": f"funding {self.subject}",
                  "setting": "setting"}[self.kind]
         name = self.field if self.kind != "setting" else self.subject
@@ -82,8 +80,6 @@ def plan_changes(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
             changes.append(Change("funding", party, "share", a, b))
     for path, a, b in _leaf_diff(old["partnership"], new["partnership"]):
         changes.append(Change("setting", path, "", a, b))
-    for item in new.get("preview") or []:
-        changes.append(Change("resource", item["urn"], item["op"], None, None))
     return changes
 
 

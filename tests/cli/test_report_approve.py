@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from click.testing import CliRunner
@@ -102,3 +103,49 @@ def test_report_pdf_without_chromium_is_an_environment_error(stack, tmp_path, mo
     assert result.exit_code == 3 and "chromium" in result.output
     as_json = _run("report", path, "--out", tmp_path, "--json")
     assert as_json.exit_code == 3 and "chromium" in json.loads(as_json.output)["error"]
+
+
+def test_report_says_when_the_engines_preview_is_unavailable_and_still_writes(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOVEREIGN_STATE", str(tmp_path / "state"))
+    lab = f"absent{os.getpid()}"
+    result = _run("report", "ke-staging", "--lab", lab, "--format", "html", "--lang", "fr", "--out", tmp_path, "--json")
+    assert result.exit_code == 0, result.output
+    preview = json.loads(result.stdout)["preview"]
+    assert preview["status"] == "unavailable" and preview["digest"] is None and preview["target"] == lab
+    assert f"lab '{lab}' has no Kubernetes" in preview["reason"]
+    html = (tmp_path / "ke-staging" / "report.fr.html").read_text()
+    assert "L'aperçu du moteur n'a pas pu être établi" in html and "has no Kubernetes" in html
+
+
+def test_report_of_a_stack_outside_the_project_has_no_engine_view(stack, tmp_path):
+    path, _, _ = stack
+    result = _run("report", path, "--preview", "--format", "html", "--lang", "en", "--out", tmp_path, "--json")
+    assert result.exit_code == 0, result.output
+    preview = json.loads(result.stdout)["preview"]
+    assert preview["status"] == "unavailable" and "tl-staging" in preview["reason"]
+    assert "Traceback" not in preview["reason"]
+
+
+def test_report_with_the_engines_changes_keeps_the_plans_digest(tmp_path, monkeypatch):
+    from stacks import automation
+    from stacks.design.preview import change_from_step
+
+    urn = "urn:pulumi:ke-staging::sovereign::sovereign:site:Site$sovereign:cluster:Cluster$sovereign:platform:Tenants$"
+    seen = []
+
+    def fake_preview(stack, *, lab=None):  # the engine's real run is tests/engine/test_report_preview.py
+        seen.append((stack, lab))
+        return [change_from_step(urn + "kubernetes:core/v1:Namespace::tenant-kra", "create", None)]
+
+    monkeypatch.setattr(automation, "preview_changes", fake_preview)
+    plain = json.loads(_run("report", "ke-staging", "--format", "html", "--lang", "en", "--out", tmp_path, "--json").stdout)
+    assert plain["preview"]["status"] == "not_requested"
+    result = _run("report", "countries/Pulumi.ke-staging.yaml", "--preview", "--format", "html", "--lang", "en",
+                  "--out", tmp_path, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert seen == [("ke-staging", None)]
+    assert report["preview"]["status"] == "included" and report["preview"]["changes"] == {"create": 1}
+    assert report["digest"] == plain["digest"]  # the approval covers partnership and design only
+    html = (tmp_path / "ke-staging" / "report.en.html").read_text()
+    assert "Namespace</bdi><br><bdi><code class=\"object\">tenant-kra</code>" in html and report["preview"]["digest"][:12] in html

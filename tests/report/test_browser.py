@@ -18,6 +18,7 @@ from PIL import Image
 from report.browser import Chromium
 from report.i18n import LANGUAGES, Formats
 from report.publish import write_reports
+from stacks.design.preview import EnginePreview, change_from_step
 
 CASES = [("ke-staging", lang) for lang in LANGUAGES] + [("br-staging", "pt"), ("in-staging", "hi")]
 
@@ -59,6 +60,19 @@ def _older(document: dict) -> dict:
     return older
 
 
+def _engine() -> EnginePreview:
+    """An engine preview with long object names and property paths, so its tables are measured too."""
+    owner = "urn:pulumi:ke-staging::sovereign::sovereign:site:Site$sovereign:cluster:Cluster$sovereign:platform:"
+    steps = [("Tenants$kubernetes:networking.k8s.io/v1:NetworkPolicy::konza-1-tenants-kra-same-namespace-and-dns",
+              "create", None),
+             ("Tenants$kubernetes:core/v1:ResourceQuota::konza-1-tenants-uon-gpu-quota", "update",
+              ['spec.hard["requests.nvidia.com/gpu"]', "metadata.labels"]),
+             ("GpuPlatform$kubernetes:helm.sh/v3:Release::gpu-operator", "replace", ["values", "version"]),
+             ("Monitoring$kubernetes:monitoring.coreos.com/v1:PrometheusRule::sovereign-gpu-fabric", "delete", None)]
+    return EnginePreview("included", [c for urn, op, paths in steps
+                                      if (c := change_from_step(owner + urn, op, None, paths)) is not None], "k0")
+
+
 @pytest.fixture(scope="module")
 def rendered(documents, tmp_path_factory):
     """Every case rendered and measured in one Chromium session (test time stays modest)."""
@@ -66,13 +80,15 @@ def rendered(documents, tmp_path_factory):
     results = {}
     with Chromium() as browser:
         for stack, lang in CASES:
-            [written] = write_reports(documents[stack], [lang], out / stack, pdf=False, since=_older(documents[stack]))
+            [written] = write_reports(documents[stack], [lang], out / stack, pdf=False, since=_older(documents[stack]),
+                                      engine=_engine())
             browser.open(written.html)
             results[(stack, lang)] = {
                 "png": browser.screenshot(),
                 "overflow": browser.evaluate(OVERFLOW),
                 "dir": browser.evaluate("document.documentElement.dir"),
-                "change_rows": browser.evaluate("document.querySelectorAll('table.changes tr').length"),
+                "change_rows": browser.evaluate("document.querySelectorAll('#changes table.changes tr').length"),
+                "engine_rows": browser.evaluate("document.querySelectorAll('#engine table.changes tr').length"),
                 "alignment": browser.evaluate(ALIGNMENT),
                 "pdf_path": written.html.with_suffix(".pdf"),
             }
@@ -102,6 +118,8 @@ def test_screenshot_is_not_blank(rendered, stack, lang):
 @pytest.mark.parametrize(("stack", "lang"), CASES)
 def test_no_text_overflows_its_box(rendered, stack, lang):
     assert rendered[(stack, lang)]["change_rows"] > 3  # the changes page is measured too
+    # and the engine tables: a row per component (3), then a heading row per component and a row per object (4)
+    assert rendered[(stack, lang)]["engine_rows"] == (1 + 3) + (1 + 3 + 4)
     assert rendered[(stack, lang)]["overflow"] == []
 
 
