@@ -63,6 +63,9 @@ def plan_document(stack: str, partnership: Partnership, design: PartnershipDesig
         "stack": stack,
         "partnership": partnership.model_dump(mode="json"),
         "design": plan_summary(partnership, design),
+        # Always null: the key stays so that approvals signed before the preview was left out
+        # still match their digest.
+        "preview": None,
     })
 
 
