@@ -42,7 +42,7 @@ from stacks.providers import redfish_machine as provider  # noqa: E402
 STACK = "ke-staging"
 
 
-def floor(settings: dict[str, Any], site: SiteDesign, count: int, pools: int) -> dict[str, float]:
+def floor(settings: dict[str, Any], site: SiteDesign, count: int, pools: int) -> dict[str, Any]:
     """Seconds per server of the provider's own create for every server, without the engine."""
     servers = bmc_servers(site, settings["url"], settings["system"], count)
     threads = max(1, min(pools, len({s.rack for s in servers}))) * 4  # as stacks.components.machines
@@ -58,13 +58,27 @@ def floor(settings: dict[str, Any], site: SiteDesign, count: int, pools: int) ->
                 "gpu_model": site.gpu_model, "gpus": PLATFORMS[site.platform].gpus_per_node,
                 "deadline_s": settings["deadline_s"], "wave": settings["wave"], "generation": 0}
 
+    def provision(server: BmcServer) -> str | None:
+        try:
+            provider._provision(props(server), reset=True)
+            return None
+        except provider.BmcError as exc:  # fails alone, as in the engine's run
+            return str(exc)
+
     started = time.monotonic()
     with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(lambda s: provider._provision(props(s), reset=True), servers))
+        failed = [reason for reason in pool.map(provision, servers) if reason]
     seconds = time.monotonic() - started
+    def put_back(server: BmcServer) -> None:
+        try:
+            provider.RedfishMachineProvider().delete("", props(server))
+        except provider.BmcError:
+            pass  # the engine's create resets a running server anyway
+
     with ThreadPoolExecutor(threads) as pool:  # back to off and ejected for the engine's run
-        list(pool.map(lambda s: provider.RedfishMachineProvider().delete("", props(s)), servers))
-    return {"seconds": seconds, "per_server_s": seconds / len(servers), "threads": threads}
+        list(pool.map(put_back, servers))
+    return {"seconds": seconds, "per_server_s": seconds / len(servers), "threads": threads,
+            "failed": len(failed), "first_failure": failed[0] if failed else None}
 
 
 def run(count: int, wave: int) -> dict[str, object]:
@@ -94,6 +108,7 @@ def run(count: int, wave: int) -> dict[str, object]:
             "engine_s_per_server": round(per_server, 3),
             "floor_s_per_server": round(base["per_server_s"], 3),
             "floor_s": round(base["seconds"], 1), "threads": base["threads"],
+            "floor_failed": base["failed"], "floor_first_failure": base["first_failure"],
             "overhead_vs_floor": round(per_server / base["per_server_s"], 2),
             "powered_on": doc.get("outputs", {}).get("machines", {}).get("powered_on"),
             "load_average": [load_at_start, os.getloadavg()],
