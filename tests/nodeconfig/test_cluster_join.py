@@ -206,3 +206,17 @@ def test_a_limit_of_several_terms_narrows_every_shard(tmp_path: Path) -> None:
     assert _limited(shards, path, "storage:gpu") == [Shard("su01", "g1,g2"), Shard("su02", "g3"), Shard("infra", "s1")]
     assert _limited(shards, path, "g2") == [Shard("su01", "g2")]
     assert _limited(shards, path, "all:!gpu") == [Shard("infra", "s1,m1")]
+
+
+def test_a_missing_kubeconfig_secret_names_the_stack_file_and_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    from stacks import automation
+    from stacks.design.loader import InputError
+
+    monkeypatch.setattr(automation, "stack_secret", lambda _stack, _key: None)
+    target = plan_target("de-staging")
+    assert target.cluster is not None
+    with pytest.raises(InputError) as err:
+        target.cluster.read()
+    problem, = err.value.problems
+    assert problem.file.endswith("Pulumi.de-staging.yaml") and problem.field == "config.sovereign:garching-kubeconfig"
+    assert "pulumi config set --secret -s de-staging sovereign:garching-kubeconfig" in problem.message
