@@ -1,9 +1,8 @@
-"""What the cluster side of a node join needs, and what the lab's LXC nodes need to run a kubelet.
+"""The lab's side of node joins: its cluster served on the bridge, and LXC nodes able to run a kubelet.
 
-Cluster side (as `kubeadm init` sets it up, and as a partnership's existing cluster already has):
-the RBAC bindings that let bootstrap tokens request node client certificates and get them
-approved, and a bootstrap token (a Secret in kube-system, `<id>.<secret>`). The token is returned
-to the caller only; it is never logged or written outside the API server.
+The cluster side of a join (bootstrap RBAC bindings, bootstrap tokens) is nodeconfig/cluster_join.py,
+the same code `configure` runs against a partnership's existing cluster. The token serve_joins
+returns goes to the caller only; it is never logged or written outside the API server.
 
 Node side, lab only (`prepare_lxc_node`): a kubelet in a privileged LXC container differs from one
 on a real host in three places, all made by a boot-time unit the lab installs, never by the role:
@@ -19,11 +18,7 @@ on a real host in three places, all made by a boot-time unit the lab installs, n
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import json
-import secrets
-import string
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,24 +27,10 @@ from lab import ssh
 from lab.control_plane import ControlPlane
 from lab.errors import LabError
 from lab.image_registry import ImageRegistry, pause_image
-from lab.kubeapi import ApiError, KubeApi
 from lab.nodes import NodeLab
+from nodeconfig.cluster_join import JoinError, create_bootstrap_token, ensure_bootstrap_rbac, file_sha256
 from stacks.design import atomic
 from toolchain import pins
-
-BOOTSTRAPPERS = "system:bootstrappers"
-_BINDINGS = {
-    # Tokens may create CSRs; CSRs of bootstrappers for node client certificates are approved.
-    "sovereign:kubelet-bootstrap": ("Group", BOOTSTRAPPERS, "system:node-bootstrapper"),
-    "sovereign:node-autoapprove-bootstrap": (
-        "Group", BOOTSTRAPPERS, "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
-    ),
-    # Nodes renew their own client certificates (rotateCertificates).
-    "sovereign:node-autoapprove-certificate-rotation": (
-        "Group", "system:nodes", "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
-    ),
-}
-_TOKEN_CHARS = string.ascii_lowercase + string.digits
 
 # The values the kubelet (pkg/kubelet/cm setupKernelTunables) wants.
 KUBELET_TUNABLES = {
@@ -61,51 +42,6 @@ KUBELET_TUNABLES = {
     "kernel/keys/root_maxbytes": "25000000",
 }
 LXC_UNIT = "sovereign-lab-kubelet-host.service"
-
-
-def ensure_bootstrap_rbac(api: KubeApi) -> int:
-    """The bindings TLS bootstrap needs; returns how many were created."""
-    created = 0
-    for name, (kind, subject, role) in _BINDINGS.items():
-        if api.exists(f"/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/{name}"):
-            continue
-        api.create(
-            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
-            {
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "ClusterRoleBinding",
-                "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "sovereign"}},
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": subject}],
-            },
-        )
-        created += 1
-    return created
-
-
-def create_bootstrap_token(api: KubeApi, ttl: dt.timedelta = dt.timedelta(hours=1)) -> str:
-    """A new bootstrap token for node joins, expiring after `ttl`."""
-    token_id = "".join(secrets.choice(_TOKEN_CHARS) for _ in range(6))
-    token_secret = "".join(secrets.choice(_TOKEN_CHARS) for _ in range(16))
-    expires = (dt.datetime.now(dt.UTC) + ttl).strftime("%Y-%m-%dT%H:%M:%SZ")
-    body: dict[str, Any] = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "type": "bootstrap.kubernetes.io/token",
-        "metadata": {"name": f"bootstrap-token-{token_id}", "namespace": "kube-system"},
-        "stringData": {
-            "token-id": token_id,
-            "token-secret": token_secret,
-            "expiration": expires,
-            "usage-bootstrap-authentication": "true",
-            "description": "node join (sovereign)",
-        },
-    }
-    try:
-        api.create("/api/v1/namespaces/kube-system/secrets", body)
-    except ApiError as exc:
-        raise LabError(f"creating a bootstrap token failed: HTTP {exc.status}") from None
-    return f"{token_id}.{token_secret}"
 
 
 SCRIPT = "/usr/local/sbin/sovereign-lab-kubelet-host"
@@ -226,14 +162,6 @@ def stop_joins(lab_name: str, state_root: Path | None = None) -> None:
         control_plane.down()
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def main(argv: list[str]) -> int:
     """`python -m lab.kube_join up LAB FILE` (FILE: 0600 JSON from serve_joins) | `down LAB`:
     for Molecule's prepare and destroy steps, which have no other way to start the cluster."""
@@ -245,7 +173,7 @@ def main(argv: list[str]) -> int:
             stop_joins(argv[1])
             return 0
         settings = serve_joins(argv[1])
-    except LabError as exc:
+    except (LabError, JoinError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     atomic.write_file(Path(argv[2]), json.dumps(settings), mode=0o600)

@@ -32,15 +32,17 @@ class Credentials:
     host: str
     port: int
     ca: Path
-    cert: Path
-    key: Path
+    cert: Path | None  # a client certificate (the lab's, kubeadm's admin.conf), or
+    key: Path | None
+    token: str | None = None  # a bearer token (a kubeconfig's `token`)
 
 
 class KubeApi:
     def __init__(self, creds: Credentials, timeout: float = 30.0):
         self.creds = creds
         self._ctx = ssl.create_default_context(cafile=str(creds.ca))
-        self._ctx.load_cert_chain(str(creds.cert), str(creds.key))
+        if creds.cert is not None and creds.key is not None:
+            self._ctx.load_cert_chain(str(creds.cert), str(creds.key))
         self._timeout = timeout
         self._local = threading.local()
 
@@ -59,6 +61,8 @@ class KubeApi:
             path = f"{path}?{urllib.parse.urlencode(query)}"
         data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
         headers = {"Accept": "application/json", "Content-Type": content_type}
+        if self.creds.token:
+            headers["Authorization"] = f"Bearer {self.creds.token}"
         for attempt in (1, 2):
             conn = self._conn()
             try:

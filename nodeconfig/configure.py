@@ -7,6 +7,7 @@ a local lab whose nodes stand in for the design's first nodes.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,14 +16,26 @@ import yaml
 
 from lab.paths import state_root
 from nodeconfig import hostkeys
+from nodeconfig.cluster_join import join_session, parse_kubeconfig
 from nodeconfig.inventory import Admin, build_inventory, design_hosts, lab_hosts, shards_for, site_vars
 from nodeconfig.runner import EventSink, RunResult, Shard, run_playbook
 from nodeconfig.settings import TUNED, Profile, SshAccess
 from stacks.design import atomic
 from stacks.design.loader import InputError, Problem, load_admins, load_and_design, load_secrets, resolve, stack_name
+from stacks.design.node_labels import topology_labels
 from stacks.design.project import current_project_or_none
+from toolchain import pins
 
 LAB_ADMIN = "sovadmin"
+
+
+@dataclass(frozen=True)
+class ClusterSource:
+    """The existing cluster an expand site's new nodes join: where its kubeconfig comes from."""
+
+    where: str  # names the kubeconfig in messages, never its content
+    read: Callable[[], str]  # the kubeconfig, read only when a run joins nodes
+    lab: str | None = None  # the lab whose cluster it is (its nodes need the lab's preparation)
 
 
 @dataclass(frozen=True)
@@ -33,6 +46,7 @@ class Target:
     inventory: dict[str, Any]
     access: SshAccess
     state_dir: Path
+    cluster: ClusterSource | None = None  # expand: the cluster the gpu/storage nodes join
 
     @property
     def ssh_config(self) -> Path:
@@ -79,7 +93,11 @@ def plan_target(
         group_vars["time_sync_servers"] = [lab_spec.gateway]
         group_vars["baseline_apt_mirrors"] = lab_apt_mirrors(lab_spec.gateway)
     inventory = build_inventory(hosts, group_vars)
-    return Target(stack=stack, inventory=inventory, access=access, state_dir=state)
+    existing = spec.existing.cluster if spec.existing is not None else None
+    cluster = None
+    if existing is not None:
+        cluster = _lab_cluster(lab) if lab is not None else _stack_cluster(ref, existing.kubeconfig_secret)
+    return Target(stack=stack, inventory=inventory, access=access, state_dir=state, cluster=cluster)
 
 
 def configure(
@@ -98,14 +116,32 @@ def configure(
     """reboot: nodes whose new NVIDIA driver needs one are rebooted one at a time per shard (drain
     and uncordon hooks from the inventory); False leaves them running and reports them."""
     secrets = _secret_vars(secrets_file, target.inventory) if secrets_file else None
+    # Check mode changes nothing on the cluster either (no token); tags without kubernetes_node need none.
+    if target.cluster is not None and not check and _runs_tag(tags, "kubernetes_node"):
+        endpoint = parse_kubeconfig(target.cluster.read(), target.cluster.where)
+        kubelet = pins.tools_dir() / "bin" / "kubelet"
+        with join_session(endpoint, kubelet=kubelet, pinned=pins.KUBERNETES) as join:
+            inventory = _with_join(target, join.role_vars)
+            return _run(target, inventory, {**(secrets or {}), "kubernetes_node_bootstrap_token": join.token},
+                        check=check, diff=diff, tags=tags, limit=limit, profile=profile, total_forks=total_forks,
+                        on_event=on_event, reboot=reboot)
+    return _run(target, target.inventory, secrets, check=check, diff=diff, tags=tags, limit=limit, profile=profile,
+                total_forks=total_forks, on_event=on_event, reboot=reboot)
+
+
+def _run(
+    target: Target, inventory: dict[str, Any], secrets: dict[str, Any] | None, *, check: bool, diff: bool,
+    tags: str | None, limit: str | None, profile: Profile, total_forks: int | None, on_event: EventSink | None,
+    reboot: bool,
+) -> RunResult:
     run_dir = target.state_dir / "runs" / time.strftime("%Y%m%dT%H%M%S")
     suffix = 0
     while run_dir.exists():
         suffix += 1
         run_dir = run_dir.with_name(f"{run_dir.name.split('.')[0]}.{suffix}")
     return run_playbook(
-        inventory=with_reboot(target.inventory, reboot),
-        shards=shards_for(target.inventory) if profile.sharded else [Shard("all", "all")],
+        inventory=with_reboot(inventory, reboot),
+        shards=shards_for(inventory) if profile.sharded else [Shard("all", "all")],
         run_dir=run_dir,
         state_dir=target.state_dir,
         access=target.access,
@@ -118,6 +154,114 @@ def configure(
         limit=limit,
         on_event=on_event,
     )
+
+
+def _runs_tag(tags: str | None, tag: str) -> bool:
+    wanted = {t.strip() for t in (tags or "all").split(",")}
+    return bool(wanted & {tag, "all"})
+
+
+# The groups whose nodes join the cluster: an expand site adds GPU and storage nodes.
+JOIN_GROUPS = ("gpu", "storage")
+
+
+def join_hosts(inventory: dict[str, Any]) -> dict[str, tuple[str, str | None, dict[str, Any]]]:
+    """host -> (group, SU group, its inventory entry) for every node that joins."""
+    children = inventory["all"]["children"]
+    found: dict[str, tuple[str, str | None, dict[str, Any]]] = {}
+    for su, group in children["gpu"]["children"].items():
+        for host, entry in group["hosts"].items():
+            found[host] = ("gpu", su, entry)
+    for host, entry in children["storage"]["hosts"].items():
+        found[host] = ("storage", None, entry)
+    return found
+
+
+def _with_join(target: Target, role_vars: dict[str, Any]) -> dict[str, Any]:
+    """The inventory with the join's role variables, and each joining node's design labels."""
+    import copy
+
+    inventory = copy.deepcopy(target.inventory)
+    group_vars = inventory["all"]["vars"]
+    group_vars.update(role_vars)
+    site = group_vars["sovereign_site"]
+    lab_nodes = _prepare_lab(target, group_vars) if target.cluster and target.cluster.lab else {}
+    for host, (group, su, entry) in join_hosts(inventory).items():
+        entry["kubernetes_node_labels"] = topology_labels(
+            site, group, rack=int(entry.get("sovereign_rack") or 0), su=int(su[2:]) if su else None
+        )
+        if host in lab_nodes:
+            # A plain bridge network per node (the lab runs no CNI daemonset); the bridge address.
+            entry["kubernetes_node_pod_cidr"] = f"10.244.{lab_nodes[host]}.0/24"
+            entry["kubernetes_node_ip"] = entry["ansible_host"]
+    return inventory
+
+
+def _prepare_lab(target: Target, group_vars: dict[str, Any]) -> dict[str, int]:
+    """The lab's part of a join: its registry seeded, its joining LXC nodes able to run a kubelet
+    (lab/kube_join.py), containerd set as the lab's nodes need. Returns node -> lab index."""
+    from lab.image_registry import ImageRegistry, pause_image
+    from lab.kube_join import prepare_lxc_node
+    from lab.nodes import NodeLab
+
+    assert target.cluster is not None and target.cluster.lab is not None
+    node_lab = NodeLab(target.cluster.lab)
+    spec = _lab(target.cluster.lab)
+    registry = ImageRegistry(node_lab.name, node_lab.dir, spec.gateway)
+    registry.up()
+    registry.seed()
+    joining = join_hosts(target.inventory)
+    indexes = {}
+    for node in spec.nodes:
+        if node.name in joining:
+            prepare_lxc_node(node_lab, node.name)
+            indexes[node.name] = node.index
+    mirrors = dict(group_vars.get("container_runtime_registry_mirrors") or {})
+    mirrors["registry.k8s.io"] = [registry.mirror_for("registry.k8s.io")]
+    group_vars.update({
+        "container_runtime_registry_mirrors": mirrors,
+        "container_runtime_sandbox_image": pause_image(),
+        # overlayfs cannot stack on the LXC node's overlay root (roles/kubernetes_node/README.md)
+        "container_runtime_snapshotter": "native",
+        # the lab host may deny CAP_SYS_RESOURCE even to root: no negative OOM score adjustments
+        "container_runtime_restrict_oom_score_adj": True,
+    })
+    return indexes
+
+
+def _lab_cluster(name: str) -> ClusterSource | None:
+    """The lab's cluster, when it listens on the lab bridge (kubelets on its nodes reach it there);
+    a lab without one joins nothing."""
+    from lab.control_plane import ControlPlane
+    from lab.nodes import NodeLab
+
+    spec = _lab(name)
+    control_plane = ControlPlane(name, NodeLab(name).dir)
+    if not control_plane.exists() or control_plane.address != spec.gateway:
+        return None
+    return ClusterSource(f"lab {name}'s cluster ({control_plane.kubeconfig})",
+                         lambda: control_plane.kubeconfig.read_text(encoding="utf-8"), lab=name)
+
+
+def _stack_cluster(ref: str, secret: str) -> ClusterSource:
+    """The existing cluster's kubeconfig: the stack secret `sovereign:<secret>`."""
+    path = resolve(ref)
+    key = f"sovereign:{secret}"
+
+    def read() -> str:
+        from stacks.automation import EngineError, stack_secret
+
+        try:
+            value = stack_secret(stack_name(path), key)
+        except EngineError as exc:
+            raise InputError([Problem(str(path), None, f"config.{key}", f"cannot read the stack secret: {exc}")]) from None
+        if value is None:
+            hint = (f"the existing cluster's kubeconfig is not set: "
+                    f"pulumi config set --secret -s {stack_name(path)} {key} < kubeconfig.yaml")
+            raise InputError([Problem(str(path), None, f"config.{key}", hint)])
+        return value
+
+    return ClusterSource(f"{path}: config.{key}", read)
 
 
 def _state_root() -> Path:

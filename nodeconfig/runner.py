@@ -163,8 +163,8 @@ def run_playbook(
             cmdline.append("--diff")
 
         runs = []
-        for shard in shards:
-            pattern = shard.limit if not limit else f"{shard.limit}:&{limit}"
+        for shard in _limited(shards, inventory_file, limit):
+            pattern = shard.limit
             (run_dir / shard.name).mkdir(exist_ok=True)
             thread, runner = ansible_runner.run_async(
                 private_data_dir=str(run_dir / shard.name),
@@ -201,6 +201,25 @@ def run_playbook(
         seconds=time.monotonic() - started,
         stopped=stop[0] if stop else None,
     )
+
+
+def _limited(shards: list[Shard], inventory_file: Path, limit: str | None) -> list[Shard]:
+    """Each shard narrowed to the hosts `limit` selects, by Ansible's own pattern rules; shards left
+    empty drop out. (`<shard>:&<limit>` would be wrong for a limit of several terms: Ansible applies
+    every union before any intersection, so `su01:&storage:gpu` selects nothing.)"""
+    if not limit:
+        return shards
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+
+    manager = InventoryManager(loader=DataLoader(), sources=[str(inventory_file)])
+    wanted = {host.name for host in manager.get_hosts(limit)}
+    narrowed = []
+    for shard in shards:
+        hosts = [host.name for host in manager.get_hosts(shard.limit) if host.name in wanted]
+        if hosts:
+            narrowed.append(Shard(shard.name, ",".join(hosts)))
+    return narrowed
 
 
 def _signal_handlers() -> dict[signal.Signals, Any]:

@@ -137,6 +137,18 @@ def _stack(stack: str, env: dict[str, str]) -> auto.Stack:
         raise EngineError(_engine_message(exc)) from None
 
 
+def stack_secret(stack: str, key: str) -> str | None:
+    """One config value of the stack, decrypted (a secret such as an existing cluster's
+    kubeconfig), or None when the stack does not set it. The value is for the caller only."""
+    handle = _stack(stack, engine_environment(stack, None))
+    try:
+        config = handle.get_all_config()
+    except auto.CommandError as exc:
+        raise EngineError(_engine_message(exc)) from None
+    value = config.get(key)
+    return None if value is None else str(value.value)
+
+
 def _link_program_venv(root: Path) -> None:
     """The dynamic-provider plugin (stacks.providers) resolves Pulumi.yaml's `virtualenv: .venv`
     against the program directory (`main: stacks/`), not the project root as the language host
