@@ -7,7 +7,7 @@ a local lab whose nodes stand in for the design's first nodes.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from nodeconfig.runner import EventSink, RunResult, Shard, run_playbook
 from nodeconfig.settings import TUNED, Profile, SshAccess
 from stacks.design import atomic
 from stacks.design.loader import InputError, Problem, load_admins, load_and_design, load_secrets, resolve, stack_name
+from stacks.design.partnership import Mode
 from stacks.design.project import current_project_or_none
 
 LAB_ADMIN = "sovadmin"
@@ -33,6 +34,8 @@ class Target:
     inventory: dict[str, Any]
     access: SshAccess
     state_dir: Path
+    # Extra variables that must not be in the inventory (a greenfield cluster's keys and token).
+    secret_vars: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ssh_config(self) -> Path:
@@ -79,7 +82,32 @@ def plan_target(
         group_vars["time_sync_servers"] = [lab_spec.gateway]
         group_vars["baseline_apt_mirrors"] = lab_apt_mirrors(lab_spec.gateway)
     inventory = build_inventory(hosts, group_vars)
-    return Target(stack=stack, inventory=inventory, access=access, state_dir=state)
+    cluster: dict[str, Any] = {}
+    if lab is not None and partnership.mode is Mode.GREENFIELD:
+        inventory, cluster = lab_greenfield_cluster(lab, inventory, spec.name, state)
+    return Target(stack=stack, inventory=inventory, access=access, state_dir=state, secret_vars=cluster)
+
+
+def lab_greenfield_cluster(
+    lab: str, inventory: dict[str, Any], site: str, state: Path
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A greenfield site on the lab's nodes becomes a cluster: the control plane on the management
+    node, the others joining it (nodeconfig/cluster_greenfield.py; the lab's part: lab/greenfield.py).
+    Real sites follow once the stack's secrets carry the site CA."""
+    from lab import greenfield
+    from nodeconfig.cluster_greenfield import kubelet_hosts, with_cluster
+    from toolchain import pins
+
+    site_ca, lab_vars = greenfield.serve(lab, [name for name, *_ in kubelet_hosts(inventory)])
+    mirror = lab_vars.pop("lab_registry_mirror")
+    everything = inventory["all"]
+    mirrors = {**everything["vars"].get("container_runtime_registry_mirrors", {}), "registry.k8s.io": [mirror]}
+    inventory = {**inventory, "all": {**everything, "vars": {
+        **everything["vars"], **lab_vars, "container_runtime_registry_mirrors": mirrors}}}
+    try:
+        return with_cluster(inventory, site, site_ca, state, tools_bin=pins.tools_dir() / "bin", version=pins.KUBERNETES)
+    except ValueError as exc:
+        raise InputError([Problem(f"lab {lab!r}", None, "--lab", str(exc))]) from None
 
 
 def configure(
@@ -97,7 +125,7 @@ def configure(
 ) -> RunResult:
     """reboot: nodes whose new NVIDIA driver needs one are rebooted one at a time per shard (drain
     and uncordon hooks from the inventory); False leaves them running and reports them."""
-    secrets = _secret_vars(secrets_file, target.inventory) if secrets_file else None
+    secrets = {**(_secret_vars(secrets_file, target.inventory) if secrets_file else {}), **target.secret_vars} or None
     run_dir = target.state_dir / "runs" / time.strftime("%Y%m%dT%H%M%S")
     suffix = 0
     while run_dir.exists():
