@@ -86,3 +86,32 @@ def test_the_role_binds_what_the_lab_join_binds() -> None:
     role = yaml.safe_load((REPO / "roles/kubernetes_control_plane/vars/main.yml").read_text())
     bindings = {b["name"]: (b["kind"], b["subject"], b["role"]) for b in role["__kubernetes_control_plane_bindings"]}
     assert _BINDINGS.items() <= bindings.items()
+
+
+def test_a_greenfield_inventory_runs_the_control_plane_on_management_and_joins_the_rest(tmp_path: Path) -> None:
+    from nodeconfig.cluster_greenfield import with_cluster
+    from nodeconfig.inventory import build_inventory, lab_hosts, site_vars
+    from stacks.design.loader import load_and_design
+    from stacks.design.node_labels import ROLE, SITE, SU
+
+    partnership, design = load_and_design("ke-staging")
+    site, site_design = partnership.sites[0], design.sites[0]
+    lab_nodes = [{"name": f"n{i}", "ip": f"10.9.0.{10 + i}"} for i in (1, 2, 3)]
+    inventory = build_inventory(lab_hosts(site_design, lab_nodes), site_vars(partnership, site, site_design, []))
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet"):
+        (tools / name).write_bytes(name.encode())
+    result, secret = with_cluster(inventory, site.name, CA, tmp_path / "state", tools_bin=tools, version="1.34.2")
+    group = result["all"]["vars"]
+    assert group["sovereign_kubernetes_greenfield"] is True
+    assert group["kubernetes_control_plane_members"] == [{"name": "n1", "address": "10.9.0.11"}]
+    assert group["kubernetes_node_api_server"] == "https://10.9.0.11:6443"
+    assert set(secret["sovereign_cluster_certificates"]) == {"n1"}
+    children = result["all"]["children"]
+    storage = children["storage"]["hosts"]["n2"]
+    gpu = next(iter(children["gpu"]["children"].values()))["hosts"]["n3"]
+    assert storage["kubernetes_node_labels"][ROLE] == "storage" and gpu["kubernetes_node_labels"][ROLE] == "gpu"
+    assert gpu["kubernetes_node_labels"][SITE] == site.name and gpu["kubernetes_node_labels"][SU] == "su01"
+    assert storage["kubernetes_node_pod_cidr"] != gpu["kubernetes_node_pod_cidr"]
+    assert "PRIVATE KEY" not in json.dumps(result)

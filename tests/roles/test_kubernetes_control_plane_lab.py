@@ -42,16 +42,19 @@ from toolchain import build, pins
 
 pytestmark = pytest.mark.lab
 
+# The control plane and the workers' containerd converge side by side (strategy free: neither
+# waits for the other's tasks); the kubelets join once the control plane play has finished.
 PLAY = """
-- hosts: "{{ lab_management }}"
+- hosts: "{{ lab_management }},{{ lab_workers }}"
+  strategy: free
   roles:
     - role: kubernetes_control_plane
+      when: inventory_hostname == lab_management
       vars:
         kubernetes_control_plane_advertise_address: "{{ ansible_host }}"
         kubernetes_control_plane_certificates: "{{ sovereign_cluster_certificates[inventory_hostname] }}"
-- hosts: "{{ lab_workers }}"
-  roles:
     - role: container_runtime
+      when: inventory_hostname != lab_management
       vars:
         container_runtime_sandbox_image: "{{ lab_pause_image }}"
         # overlayfs cannot stack on the node's overlay root (see roles/kubernetes_node/README.md)
@@ -59,6 +62,8 @@ PLAY = """
         # this machine denies CAP_SYS_RESOURCE even to root: no negative OOM score adjustments
         container_runtime_restrict_oom_score_adj: true
         container_runtime_registry_mirrors: {registry.k8s.io: ["{{ lab_registry_mirror }}"]}
+- hosts: "{{ lab_workers }}"
+  roles:
     - role: kubernetes_node
       vars:
         kubernetes_node_labels: "{{ lab_labels[inventory_hostname] }}"
@@ -111,7 +116,7 @@ def converge(cluster: Greenfield) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [tool("ansible-playbook"), "-i", str(spec.inventory), str(cluster.work / "play.yml"),
              "-e", f"@{cluster.work / 'settings.json'}", "-e", f"@{secrets}"],
-            env=tool_env(ANSIBLE_PIPELINING="1"), capture_output=True, text=True, timeout=900, check=False,
+            env=tool_env(ANSIBLE_PIPELINING="1"), capture_output=True, text=True, timeout=1800, check=False,
         )
     finally:
         secrets.unlink()
