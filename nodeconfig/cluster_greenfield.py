@@ -6,7 +6,8 @@ lab's registry). Everything derived from it is kept in one record on the control
 `<configure state>/cluster-secrets.json` (0600), so a rerun hands the roles the same certificates,
 the same encryption key and the same token, and the roles change nothing. A record is renewed
 piecewise: certificates of another CA, for another address or within `RENEW_BEFORE` of expiry are
-issued again; the token is replaced when it has less than `TOKEN_MIN_LEFT` to live.
+issued again (or a third of their lifetime, when that is
+shorter); the token is replaced when it has less than `TOKEN_MIN_LEFT` to live.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from nodeconfig.cluster_pki import (
     Pem,
     expires,
     issued_by,
+    lifetime,
     member_certificates,
     new_ca,
     service_account_key,
@@ -97,7 +99,9 @@ def _current(pairs: dict[str, Pem] | None, site_ca: Pem, etcd_ca: Pem, member: M
         return False
     if member.address not in subject_alt_ips(pairs["apiserver"].cert):
         return False
-    return all(expires(p.cert) - now > RENEW_BEFORE for p in pairs.values())
+    # A third of the lifetime when that is shorter: certificates of a short-lived CA (the lab's
+    # lives a month) are capped at its expiry and would otherwise be renewed on every run.
+    return all(expires(p.cert) - now > min(RENEW_BEFORE, lifetime(p.cert) / 3) for p in pairs.values())
 
 
 def ensure_secrets(

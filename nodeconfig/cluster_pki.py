@@ -54,7 +54,7 @@ def _cert_pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
-def new_ca(common_name: str, now: dt.datetime | None = None) -> Pem:
+def new_ca(common_name: str, now: dt.datetime | None = None, validity: dt.timedelta = CA_VALIDITY) -> Pem:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     start = now or dt.datetime.now(dt.UTC)
@@ -65,7 +65,7 @@ def new_ca(common_name: str, now: dt.datetime | None = None) -> Pem:
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(start - dt.timedelta(minutes=5))
-        .not_valid_after(start + CA_VALIDITY)
+        .not_valid_after(start + validity)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
@@ -159,6 +159,11 @@ def subject_alt_ips(cert_pem: str) -> set[str]:
 
 def expires(cert_pem: str) -> dt.datetime:
     return x509.load_pem_x509_certificate(cert_pem.encode()).not_valid_after_utc
+
+
+def lifetime(cert_pem: str) -> dt.timedelta:
+    cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    return cert.not_valid_after_utc - cert.not_valid_before_utc
 
 
 def issued_by(cert_pem: str, ca: Pem) -> bool:

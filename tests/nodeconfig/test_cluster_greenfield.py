@@ -115,3 +115,12 @@ def test_a_greenfield_inventory_runs_the_control_plane_on_management_and_joins_t
     assert gpu["kubernetes_node_labels"][SITE] == site.name and gpu["kubernetes_node_labels"][SU] == "su01"
     assert storage["kubernetes_node_pod_cidr"] != gpu["kubernetes_node_pod_cidr"]
     assert "PRIVATE KEY" not in json.dumps(result)
+
+
+def test_certificates_of_a_short_lived_ca_are_not_renewed_on_every_run(tmp_path: Path) -> None:
+    """The lab's CA lives a month: its certificates end with it, yet a rerun keeps them."""
+    short = new_ca("lab CA", validity=dt.timedelta(days=30))
+    first = ensure_secrets(tmp_path, short, MEMBERS)
+    assert ensure_secrets(tmp_path, short, MEMBERS).certificates == first.certificates
+    late = dt.datetime.now(dt.UTC) + dt.timedelta(days=21)
+    assert ensure_secrets(tmp_path, short, MEMBERS, now=late).certificates != first.certificates
