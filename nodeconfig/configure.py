@@ -43,16 +43,26 @@ class Target:
 
 
 def plan_target(
-    ref: str, *, site: str | None = None, lab: str | None = None, accept_new_host_keys: bool = False
+    ref: str, *, site: str | None = None, lab: str | None = None, accept_new_host_keys: bool = False,
+    cluster: bool = False,
 ) -> Target:
     """The run's inventory and SSH access. `accept_new_host_keys` (real sites): record the keys of
-    nodes met for the first time instead of refusing them."""
+    nodes met for the first time instead of refusing them. `cluster` (greenfield, lab only for now):
+    the run also bootstraps the site's Kubernetes cluster on the nodes."""
     partnership, planned = load_and_design(ref)
     stack = stack_name(resolve(ref))
     sites = {s.name: (s, d) for s, d in zip(partnership.sites, planned.sites)}
     if site is not None and site not in sites:
         raise InputError([Problem(str(resolve(ref)), None, "--site", f"no site {site!r}; the stack has: {', '.join(sites)}")])
     spec, site_design = sites[site] if site else next(iter(sites.values()))
+    if cluster:
+        where = str(resolve(ref))
+        if partnership.mode is not Mode.GREENFIELD:
+            raise InputError([Problem(where, None, "--cluster", "only a greenfield stack bootstraps its cluster; "
+                                      f"this one is {partnership.mode.value}")])
+        if lab is None:
+            raise InputError([Problem(where, None, "--cluster", "only with --lab for now: a real site's CA "
+                                      "is not among the stack's secrets yet")])
     if lab is None:
         admins = _stack_admins(ref)
         hosts = design_hosts(site_design, spec.networks.compute)
@@ -82,10 +92,10 @@ def plan_target(
         group_vars["time_sync_servers"] = [lab_spec.gateway]
         group_vars["baseline_apt_mirrors"] = lab_apt_mirrors(lab_spec.gateway)
     inventory = build_inventory(hosts, group_vars)
-    cluster: dict[str, Any] = {}
-    if lab is not None and partnership.mode is Mode.GREENFIELD:
-        inventory, cluster = lab_greenfield_cluster(lab, inventory, spec.name, state)
-    return Target(stack=stack, inventory=inventory, access=access, state_dir=state, secret_vars=cluster)
+    cluster_vars: dict[str, Any] = {}
+    if cluster and lab is not None:
+        inventory, cluster_vars = lab_greenfield_cluster(lab, inventory, spec.name, state)
+    return Target(stack=stack, inventory=inventory, access=access, state_dir=state, secret_vars=cluster_vars)
 
 
 def lab_greenfield_cluster(
@@ -95,10 +105,14 @@ def lab_greenfield_cluster(
     node, the others joining it (nodeconfig/cluster_greenfield.py; the lab's part: lab/greenfield.py).
     Real sites follow once the stack's secrets carry the site CA."""
     from lab import greenfield
+    from lab.errors import LabError
     from nodeconfig.cluster_greenfield import kubelet_hosts, with_cluster
     from toolchain import pins
 
-    site_ca, lab_vars = greenfield.serve(lab, [name for name, *_ in kubelet_hosts(inventory)])
+    try:
+        site_ca, lab_vars = greenfield.serve(lab, [name for name, *_ in kubelet_hosts(inventory)])
+    except LabError as exc:
+        raise InputError([Problem(f"lab {lab!r}", None, "--lab", f"the lab's cluster services: {exc}")]) from None
     mirror = lab_vars.pop("lab_registry_mirror")
     everything = inventory["all"]
     mirrors = {**everything["vars"].get("container_runtime_registry_mirrors", {}), "registry.k8s.io": [mirror]}

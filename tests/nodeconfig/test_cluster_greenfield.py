@@ -124,3 +124,18 @@ def test_certificates_of_a_short_lived_ca_are_not_renewed_on_every_run(tmp_path:
     assert ensure_secrets(tmp_path, short, MEMBERS).certificates == first.certificates
     late = dt.datetime.now(dt.UTC) + dt.timedelta(days=21)
     assert ensure_secrets(tmp_path, short, MEMBERS, now=late).certificates != first.certificates
+
+
+def test_configure_cluster_is_refused_for_expand_stacks_and_real_sites_with_one_json_document() -> None:
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    for args, message in (
+        (("de-staging", "--cluster"), "only a greenfield stack bootstraps its cluster; this one is expand"),
+        (("ke-staging", "--cluster"), "only with --lab for now"),
+    ):
+        result = CliRunner().invoke(cli, ["configure", *args, "--json"])
+        assert result.exit_code == 2, result.output
+        problem = json.loads(result.stdout)["problems"][0]
+        assert problem["field"] == "--cluster" and message in problem["message"], problem
