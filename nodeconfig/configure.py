@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from nodeconfig.settings import TUNED, Profile, SshAccess
 from stacks.design import atomic
 from stacks.design.loader import InputError, Problem, load_admins, load_and_design, load_secrets, resolve, stack_name
 from stacks.design.node_labels import topology_labels
+from stacks.design.partnership import Mode
 from stacks.design.project import current_project_or_none
 from toolchain import pins
 
@@ -47,6 +48,8 @@ class Target:
     access: SshAccess
     state_dir: Path
     cluster: ClusterSource | None = None  # expand: the cluster the gpu/storage nodes join
+    # Extra variables that must not be in the inventory (a greenfield cluster's keys and token).
+    secret_vars: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ssh_config(self) -> Path:
@@ -54,16 +57,26 @@ class Target:
 
 
 def plan_target(
-    ref: str, *, site: str | None = None, lab: str | None = None, accept_new_host_keys: bool = False
+    ref: str, *, site: str | None = None, lab: str | None = None, accept_new_host_keys: bool = False,
+    cluster: bool = False,
 ) -> Target:
     """The run's inventory and SSH access. `accept_new_host_keys` (real sites): record the keys of
-    nodes met for the first time instead of refusing them."""
+    nodes met for the first time instead of refusing them. `cluster` (greenfield, lab only for now):
+    the run also bootstraps the site's Kubernetes cluster on the nodes."""
     partnership, planned = load_and_design(ref)
     stack = stack_name(resolve(ref))
     sites = {s.name: (s, d) for s, d in zip(partnership.sites, planned.sites)}
     if site is not None and site not in sites:
         raise InputError([Problem(str(resolve(ref)), None, "--site", f"no site {site!r}; the stack has: {', '.join(sites)}")])
     spec, site_design = sites[site] if site else next(iter(sites.values()))
+    if cluster:
+        where = str(resolve(ref))
+        if partnership.mode is not Mode.GREENFIELD:
+            raise InputError([Problem(where, None, "--cluster", "only a greenfield stack bootstraps its cluster; "
+                                      f"this one is {partnership.mode.value}")])
+        if lab is None:
+            raise InputError([Problem(where, None, "--cluster", "only with --lab for now: a real site's CA "
+                                      "is not among the stack's secrets yet")])
     if lab is None:
         admins = _stack_admins(ref)
         hosts = design_hosts(site_design, spec.networks.compute)
@@ -94,10 +107,40 @@ def plan_target(
         group_vars["baseline_apt_mirrors"] = lab_apt_mirrors(lab_spec.gateway)
     inventory = build_inventory(hosts, group_vars)
     existing = spec.existing.cluster if spec.existing is not None else None
-    cluster = None
+    source = None
     if existing is not None:
-        cluster = _lab_cluster(lab) if lab is not None else _stack_cluster(ref, existing.kubeconfig_secret)
-    return Target(stack=stack, inventory=inventory, access=access, state_dir=state, cluster=cluster)
+        source = _lab_cluster(lab) if lab is not None else _stack_cluster(ref, existing.kubeconfig_secret)
+    cluster_vars: dict[str, Any] = {}
+    if cluster and lab is not None:
+        inventory, cluster_vars = lab_greenfield_cluster(lab, inventory, spec.name, state)
+    return Target(stack=stack, inventory=inventory, access=access, state_dir=state, cluster=source,
+                  secret_vars=cluster_vars)
+
+
+def lab_greenfield_cluster(
+    lab: str, inventory: dict[str, Any], site: str, state: Path
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A greenfield site on the lab's nodes becomes a cluster: the control plane on the management
+    node, the others joining it (nodeconfig/cluster_greenfield.py; the lab's part: lab/kubelet_nodes.py).
+    Real sites follow once the stack's secrets carry the site CA."""
+    from lab import kubelet_nodes
+    from lab.errors import LabError
+    from nodeconfig.cluster_greenfield import kubelet_hosts, with_cluster
+    from toolchain import pins
+
+    try:
+        site_ca, lab_vars = kubelet_nodes.prepare(lab, [name for name, *_ in kubelet_hosts(inventory)])
+    except LabError as exc:
+        raise InputError([Problem(f"lab {lab!r}", None, "--lab", f"the lab's cluster services: {exc}")]) from None
+    mirror = lab_vars.pop("lab_registry_mirror")
+    everything = inventory["all"]
+    mirrors = {**everything["vars"].get("container_runtime_registry_mirrors", {}), "registry.k8s.io": [mirror]}
+    inventory = {**inventory, "all": {**everything, "vars": {
+        **everything["vars"], **lab_vars, "container_runtime_registry_mirrors": mirrors}}}
+    try:
+        return with_cluster(inventory, site, site_ca, state, tools_bin=pins.tools_dir() / "bin", version=pins.KUBERNETES)
+    except ValueError as exc:
+        raise InputError([Problem(f"lab {lab!r}", None, "--lab", str(exc))]) from None
 
 
 def configure(
@@ -115,7 +158,7 @@ def configure(
 ) -> RunResult:
     """reboot: nodes whose new NVIDIA driver needs one are rebooted one at a time per shard (drain
     and uncordon hooks from the inventory); False leaves them running and reports them."""
-    secrets = _secret_vars(secrets_file, target.inventory) if secrets_file else None
+    secrets = {**(_secret_vars(secrets_file, target.inventory) if secrets_file else {}), **target.secret_vars} or None
     # Check mode changes nothing on the cluster either (no token); tags without kubernetes_node need none.
     if target.cluster is not None and not check and _runs_tag(tags, "kubernetes_node"):
         endpoint = parse_kubeconfig(target.cluster.read(), target.cluster.where)
@@ -198,35 +241,18 @@ def _with_join(target: Target, role_vars: dict[str, Any]) -> dict[str, Any]:
 
 
 def _prepare_lab(target: Target, group_vars: dict[str, Any]) -> dict[str, int]:
-    """The lab's part of a join: its registry seeded, its joining LXC nodes able to run a kubelet
-    (lab/kube_join.py), containerd set as the lab's nodes need. Returns node -> lab index."""
-    from lab.image_registry import ImageRegistry, pause_image
-    from lab.kube_join import prepare_lxc_node
-    from lab.nodes import NodeLab
+    """The lab's part of a join (lab/kubelet_nodes.py): its registry seeded, its joining LXC nodes
+    able to run a kubelet, containerd set as the lab's nodes need. Returns node -> lab index."""
+    from lab import kubelet_nodes
 
     assert target.cluster is not None and target.cluster.lab is not None
-    node_lab = NodeLab(target.cluster.lab)
     spec = _lab(target.cluster.lab)
-    registry = ImageRegistry(node_lab.name, node_lab.dir, spec.gateway)
-    registry.up()
-    registry.seed()
     joining = join_hosts(target.inventory)
-    indexes = {}
-    for node in spec.nodes:
-        if node.name in joining:
-            prepare_lxc_node(node_lab, node.name)
-            indexes[node.name] = node.index
+    _site_ca, lab_vars = kubelet_nodes.prepare(target.cluster.lab, [n.name for n in spec.nodes if n.name in joining])
     mirrors = dict(group_vars.get("container_runtime_registry_mirrors") or {})
-    mirrors["registry.k8s.io"] = [registry.mirror_for("registry.k8s.io")]
-    group_vars.update({
-        "container_runtime_registry_mirrors": mirrors,
-        "container_runtime_sandbox_image": pause_image(),
-        # overlayfs cannot stack on the LXC node's overlay root (roles/kubernetes_node/README.md)
-        "container_runtime_snapshotter": "native",
-        # the lab host may deny CAP_SYS_RESOURCE even to root: no negative OOM score adjustments
-        "container_runtime_restrict_oom_score_adj": True,
-    })
-    return indexes
+    mirrors["registry.k8s.io"] = [lab_vars.pop("lab_registry_mirror")]
+    group_vars.update({**lab_vars, "container_runtime_registry_mirrors": mirrors})
+    return {node.name: node.index for node in spec.nodes if node.name in joining}
 
 
 def _lab_cluster(name: str) -> ClusterSource | None:

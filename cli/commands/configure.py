@@ -31,11 +31,15 @@ from stacks.design.loader import InputError
 @click.option("--accept-new-host-keys", is_flag=True,
               help="First contact with a site: record unknown nodes' host keys in the state dir "
                    "(a changed key still stops the run).")
+@click.option("--cluster", is_flag=True,
+              help="Greenfield stacks: also bootstrap the site's Kubernetes cluster (control plane on the "
+                   "management nodes, the others joining it). Only with --lab for now.")
 @click.option("--no-reboot", is_flag=True,
               help="Do not reboot nodes whose new NVIDIA driver needs it; report them as 'reboot required'.")
 @json_option
 def configure(
-    ref, site, lab_name, limit, tags, check, diff, secrets_file, profile, forks, accept_new_host_keys, no_reboot, as_json
+    ref, site, lab_name, limit, tags, check, diff, secrets_file, profile, forks, accept_new_host_keys, cluster, no_reboot,
+    as_json,
 ) -> None:
     """Configure nodes with the project's Ansible roles; a summary per host at the end.
 
@@ -44,7 +48,7 @@ def configure(
     changed, which stops the run), 2 on bad input, 3 when no short SSH socket directory exists.
     """
     try:
-        target = plan_target(ref, site=site, lab=lab_name, accept_new_host_keys=accept_new_host_keys)
+        target = plan_target(ref, site=site, lab=lab_name, accept_new_host_keys=accept_new_host_keys, cluster=cluster)
         out = console()
         with RunProgress(out if not as_json else console_to_stderr()) as progress:
             result = run_configure(

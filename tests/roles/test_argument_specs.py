@@ -29,6 +29,27 @@ VALID = {
         "kubernetes_node_kubelet_sha256": "0" * 64,
         "kubernetes_node_bootstrap_token": "abcdef.0123456789abcdef",
     },
+    "kubernetes_control_plane": {
+        "kubernetes_control_plane_binaries": {
+            name: {"source": f"/opt/tools/{name}", "sha256": "0" * 64}
+            for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+        },
+        "kubernetes_control_plane_members": [{"name": "mgmt1", "address": "10.0.0.11"}],
+        "kubernetes_control_plane_member_name": "mgmt1",
+        "kubernetes_control_plane_advertise_address": "10.0.0.11",
+        "kubernetes_control_plane_ca_cert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        "kubernetes_control_plane_etcd_ca_cert": "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n",
+        "kubernetes_control_plane_ca_key": f"-----BEGIN PRIVATE KEY-----\n{SECRET}\n-----END PRIVATE KEY-----\n",
+        "kubernetes_control_plane_certificates": {
+            name: {"cert": "-----BEGIN CERTIFICATE-----", "key": f"-----BEGIN PRIVATE KEY-----{SECRET}"}
+            for name in ("etcd-server", "etcd-peer", "apiserver", "apiserver-etcd-client",
+                         "apiserver-kubelet-client", "controller-manager", "scheduler", "admin")
+        },
+        "kubernetes_control_plane_service_account_key": f"-----BEGIN PRIVATE KEY-----{SECRET}",
+        "kubernetes_control_plane_service_account_pub": "-----BEGIN PUBLIC KEY-----",
+        "kubernetes_control_plane_encryption_key": "A" * 43 + "=",
+        "kubernetes_control_plane_bootstrap_tokens": [{"token": "abcdef.0123456789abcdef", "expires": "2030-01-01T00:00:00Z"}],
+    },
 }
 
 # case id -> (role, host vars, fragments the failure message must contain; None = inputs are valid)
@@ -113,7 +134,32 @@ CASES: dict[str, tuple[str, dict[str, Any], tuple[str, ...] | None]] = {
         {**VALID["kubernetes_node"], "kubernetes_node_labels": ["sovereign.io/site=a"]},
         ("kubernetes_node_labels", "dict"),
     ),
+    "control-plane-binary-missing": (
+        "kubernetes_control_plane",
+        {**VALID["kubernetes_control_plane"], "kubernetes_control_plane_binaries": {
+            k: v for k, v in VALID["kubernetes_control_plane"]["kubernetes_control_plane_binaries"].items() if k != "kube-scheduler"
+        }},
+        ("kubernetes_control_plane_binaries.kube-scheduler needs source",),
+    ),
+    "control-plane-certificate-missing": (
+        "kubernetes_control_plane",
+        {**VALID["kubernetes_control_plane"], "kubernetes_control_plane_certificates": {
+            k: v for k, v in VALID["kubernetes_control_plane"]["kubernetes_control_plane_certificates"].items() if k != "admin"
+        }},
+        ("(missing: admin)",),
+    ),
+    "control-plane-encryption-key-short": (
+        "kubernetes_control_plane",
+        {**VALID["kubernetes_control_plane"], "kubernetes_control_plane_encryption_key": SECRET},
+        ("_encryption_key (32 bytes, base64)",),
+    ),
+    "control-plane-not-a-member": (
+        "kubernetes_control_plane",
+        {**VALID["kubernetes_control_plane"], "kubernetes_control_plane_member_name": "mgmt2"},
+        ("must name mgmt2 once",),
+    ),
     # Valid inputs pass validation (no false alarms): they end at the closed port instead.
+    "valid-kubernetes-control-plane": ("kubernetes_control_plane", VALID["kubernetes_control_plane"], None),
     "valid-kubernetes-node": ("kubernetes_node", VALID["kubernetes_node"], None),
     "valid-baseline": ("baseline", {}, None),
     "valid-hardening": ("hardening", VALID["hardening"], None),

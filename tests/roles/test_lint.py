@@ -14,6 +14,7 @@ def test_roles_exist() -> None:
         "container_runtime",
         "hardening",
         "infiniband",
+        "kubernetes_control_plane",
         "kubernetes_node",
         "monitoring_agent",
         "nvidia_host",

@@ -20,7 +20,10 @@ def lab_name(role: str) -> str:
 # Roles whose scenario repeats, on the same kind of lab, a dedicated real-tier test that `make test`
 # runs anyway: their scenario stays (a role author runs `molecule test` in the role's folder) but
 # is not run twice in CI, whose time budget it would otherwise spend again.
-COVERED_BY = {"kubernetes_node": "tests/roles/test_kubernetes_node_lab.py"}
+COVERED_BY = {
+    "kubernetes_node": "tests/roles/test_kubernetes_node_lab.py",
+    "kubernetes_control_plane": "tests/roles/test_kubernetes_control_plane_lab.py",
+}
 
 
 def test_roles_left_to_another_test_are_covered_there() -> None:
