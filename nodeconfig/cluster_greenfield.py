@@ -134,7 +134,7 @@ def ensure_secrets(
 
 
 def binaries(tools_bin: Path) -> dict[str, dict[str, str]]:
-    from lab.kube_join import file_sha256
+    from nodeconfig.cluster_join import file_sha256
 
     return {name: {"source": str(tools_bin / name), "sha256": file_sha256(tools_bin / name)}
             for name in CONTROL_PLANE_BINARIES}
@@ -142,7 +142,7 @@ def binaries(tools_bin: Path) -> dict[str, dict[str, str]]:
 
 def public_vars(site_ca: Pem, members: list[Member], tools_bin: Path, version: str) -> dict[str, Any]:
     """Group variables for both roles; nothing secret (certificates' keys, tokens) is among them."""
-    from lab.kube_join import file_sha256
+    from nodeconfig.cluster_join import file_sha256
 
     kubelet = tools_bin / "kubelet"
     return {

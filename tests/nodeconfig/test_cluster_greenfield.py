@@ -9,7 +9,6 @@ from pathlib import Path
 import yaml
 from cryptography import x509
 
-from lab.kube_join import _BINDINGS
 from nodeconfig.cluster_greenfield import (
     RECORD,
     TOKEN_TTL,
@@ -17,6 +16,7 @@ from nodeconfig.cluster_greenfield import (
     public_vars,
     secret_vars,
 )
+from nodeconfig.cluster_join import BINDINGS
 from nodeconfig.cluster_pki import Member, issued_by, new_ca, subject_alt_ips
 
 REPO = Path(__file__).resolve().parents[2]
@@ -82,10 +82,11 @@ def test_no_key_or_token_is_a_public_variable(tmp_path: Path) -> None:
 
 
 def test_the_role_binds_what_the_lab_join_binds() -> None:
-    """The role creates the same TLS-bootstrap bindings as lab/kube_join.py (what kubeadm creates)."""
+    """The role creates the same TLS-bootstrap bindings as an expand join does (nodeconfig/cluster_join.py,
+    what kubeadm creates)."""
     role = yaml.safe_load((REPO / "roles/kubernetes_control_plane/vars/main.yml").read_text())
     bindings = {b["name"]: (b["kind"], b["subject"], b["role"]) for b in role["__kubernetes_control_plane_bindings"]}
-    assert _BINDINGS.items() <= bindings.items()
+    assert {name: ("Group", group, role) for name, (group, role) in BINDINGS.items()}.items() <= bindings.items()
 
 
 def test_a_greenfield_inventory_runs_the_control_plane_on_management_and_joins_the_rest(tmp_path: Path) -> None:
