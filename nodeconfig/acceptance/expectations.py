@@ -78,7 +78,8 @@ class ExpectationError(ValueError):
 
 def role_groups(playbook: Path = SITE_PLAYBOOK) -> dict[str, tuple[str, ...]]:
     """Role -> groups as the site playbook applies them (`hosts:` of each play that lists the
-    role), so the suite checks what configuration actually ran; ROLE_GROUPS without a playbook."""
+    role without a condition), so the suite checks what configuration actually ran; ROLE_GROUPS
+    without a playbook."""
     if not playbook.is_file():
         return dict(ROLE_GROUPS)
     plays = yaml.safe_load(playbook.read_text()) or []
@@ -91,6 +92,8 @@ def role_groups(playbook: Path = SITE_PLAYBOOK) -> dict[str, tuple[str, ...]]:
         groups = {p.strip() for p in patterns if p.strip() and not p.strip().startswith(("!", "&"))}
         for entry in play.get("roles", []) or []:
             name = entry.get("role", entry.get("name")) if isinstance(entry, dict) else entry
+            if isinstance(entry, dict) and "when" in entry:
+                continue  # applied only when configure passes what it needs (a cluster to join)
             if name in ROLE_GROUPS:
                 found.setdefault(str(name), set()).update(groups)
     return {role: tuple(sorted(found.get(role, ROLE_GROUPS[role]))) for role in ROLES}

@@ -228,6 +228,9 @@ def test_configure_inventory_survives_a_full_disk(tmp_path, monkeypatch):
 PLAIN_WRITES = [
     ("nodeconfig/runner.py", "os.open(secrets_file", "new file, O_EXCL, in a private /dev/shm dir deleted after the run"),
     ("nodeconfig/runner.py", 'os.fdopen(fd, "w"', "the same secrets file"),
+    ("nodeconfig/cluster_join.py", "fd = os.open(path,", "the join's cluster credentials: new files, O_EXCL, 0600, "
+     "in a private memory dir deleted after the join"),
+    ("nodeconfig/cluster_join.py", 'os.fdopen(fd, "w"', "the same credential files"),
     ("nodeconfig/acceptance/run.py", "cached.write_text", "a private TemporaryDirectory for one verify run"),
     ("lab/rootfs.py", "write_text(", "inside the image's build directory, renamed into place when complete"),
     ("lab/rootfs.py", '.lock", "a"', "a lock file: its content is never read"),

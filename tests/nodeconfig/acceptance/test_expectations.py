@@ -146,12 +146,19 @@ def test_role_groups_come_from_the_site_playbook(tmp_path: Path) -> None:
         "- hosts: all\n  roles: [baseline, hardening]\n"
         "- hosts: gpu:storage\n  roles: [{role: infiniband}]\n"
         "- hosts: gpu\n  roles: [nvidia_host, container_runtime]\n"
+        "- hosts: storage\n  roles: [{role: container_runtime, when: kubernetes_node_api_server is defined}]\n"
         "- import_playbook: other.yml\n"
     )
     groups = role_groups(playbook)
     assert groups["infiniband"] == ("gpu", "storage")
-    assert groups["container_runtime"] == ("gpu",)  # the playbook wins over the built-in table
+    # the playbook wins over the built-in table; a conditional role (storage nodes joining a
+    # cluster) is not expected everywhere its play runs
+    assert groups["container_runtime"] == ("gpu",)
     assert groups["time_sync"] == ROLE_GROUPS["time_sync"]  # not in the playbook: the table
+
+
+def test_the_site_playbooks_container_runtime_is_expected_where_it_always_runs() -> None:
+    assert role_groups()["container_runtime"] == ("gpu", "management")
 
 
 def test_role_groups_without_a_playbook(tmp_path: Path) -> None:
