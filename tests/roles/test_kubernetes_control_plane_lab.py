@@ -18,7 +18,6 @@ import json
 import os
 import re
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ from stacks.design.node_labels import topology_labels
 from stacks.design.sizing import SiteDesign
 from tests.lab_session import fresh_lab
 from tests.roles.helpers import tool, tool_env
+from tests.roles.test_kubernetes_node_lab import wait_for
 from toolchain import build, pins
 
 pytestmark = pytest.mark.lab
@@ -124,17 +124,6 @@ def converge(cluster: Greenfield) -> subprocess.CompletedProcess[str]:
 
 def recap(out: subprocess.CompletedProcess[str]) -> dict[str, dict[str, int]]:
     return {m[0]: dict(zip(("ok", "changed", "unreachable", "failed"), map(int, m[1:]))) for m in RECAP.findall(out.stdout)}
-
-
-def wait_for(what: str, check: Any, timeout: float = 180) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(2)
-    pytest.fail(f"{what} not reached within {timeout:.0f} s (last: {last!r})", pytrace=False)
 
 
 def _admin_api(work: Path, address: str, record_path: Path, member: str, ca: Pem) -> KubeApi:
