@@ -22,7 +22,7 @@ def lab_name(role: str) -> str:
 # is not run twice in CI, whose time budget it would otherwise spend again.
 COVERED_BY = {
     "kubernetes_node": "tests/roles/test_kubernetes_node_lab.py",
-    "kubernetes_control_plane": "tests/roles/test_kubernetes_control_plane_lab.py",
+    "kubernetes_control_plane": "tests/nodeconfig/test_configure_lab.py",
 }
 
 
