@@ -37,7 +37,7 @@ from stacks.design.node_labels import topology_labels
 from stacks.design.sizing import SiteDesign
 from tests.lab_session import fresh_lab
 from tests.roles.helpers import tool, tool_env
-from tests.roles.test_kubernetes_node_lab import wait_for
+from tests.roles.kube_lab import wait_for
 from toolchain import build, pins
 
 pytestmark = pytest.mark.lab
