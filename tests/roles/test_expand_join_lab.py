@@ -338,7 +338,10 @@ def test_simulated_gpu_nodes_and_real_nodes_share_one_cluster(existing: Existing
         return {"agents": agents, "gpu-job": job["spec"]["nodeName"]}
 
     where = wait_for("the DaemonSet on real and simulated GPU nodes, the GPU pod Running", placed)
-    assert existing.new[0] not in where["agents"]  # the storage node
+    labels = {n["metadata"]["name"]: n["metadata"]["labels"] for n in existing.api.get("/api/v1/nodes")["items"]}
+    # Only the site's GPU nodes: not the storage node, not the simulated management nodes.
+    assert all(labels[a][ROLE] == "gpu" and labels[a][SITE] == site.site for a in where["agents"]), where
+    assert existing.new[0] not in where["agents"]
     assert where["gpu-job"] in gpu_sims
 
 
