@@ -64,7 +64,7 @@ demo: tools report-tools
 
 ## test: every tier — fast tests, then the real lab tier (LXC nodes over SSH; needs root)
 test: tools report-tools bmc-tools
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=30
 
 ## test-fast: the fast tier only (no lab)
 test-fast: venv report-tools bmc-tools
