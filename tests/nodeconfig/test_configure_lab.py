@@ -25,7 +25,6 @@ import json
 import os
 import secrets
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +42,7 @@ from nodeconfig.cluster_greenfield import RECORD
 from nodeconfig.configure import Target, configure, plan_target, write_inventory
 from stacks.design.node_labels import ROLE, SITE
 from tests.lab_session import fresh_lab
+from tests.roles.kube_lab import wait_for
 from toolchain import pins
 
 pytestmark = pytest.mark.lab
@@ -111,16 +111,6 @@ def secrets_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def invoke(*args: str) -> Any:
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-
-def wait_for(what: str, check: Any, timeout: float = 180) -> Any:
-    deadline, last = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(2)
-    pytest.fail(f"{what} not reached within {timeout:.0f} s (last: {last!r})", pytrace=False)
 
 
 def test_check_mode_reports_changes_and_changes_nothing(site: Site) -> None:
