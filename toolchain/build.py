@@ -249,8 +249,10 @@ def _kwok(b: Builder) -> None:
 
 def _promtool(b: Builder) -> None:
     gobin = b.root / "build" / "promtool-bin"
-    b.go("install", f"github.com/prometheus/prometheus/cmd/promtool@v{pins.PROMETHEUS}", cwd=b.root,
-         env={"GOBIN": str(gobin)})
+    # Rule tests need no service discovery: without the cloud SDs' SDKs (Prometheus' remove_all_sd
+    # tag) there is less to compile, and the binary is 77 MB instead of 123 MB.
+    b.go("install", "-tags", "remove_all_sd", f"github.com/prometheus/prometheus/cmd/promtool@v{pins.PROMETHEUS}",
+         cwd=b.root, env={"GOBIN": str(gobin)})
     b.install(gobin / "promtool", "bin/promtool")
 
 
