@@ -35,5 +35,6 @@ def prepare(lab_name: str, kubelet_nodes: list[str]) -> tuple[Pem, dict[str, Any
         "container_runtime_snapshotter": "native",
         "container_runtime_restrict_oom_score_adj": True,
         "container_runtime_sandbox_image": pause_image(),
+        "lab_registry_mirror": registry.mirror_for("registry.k8s.io"),
     }
     return Pem(ca.ca.cert.read_text(), ca.ca.key.read_text()), lab_vars

@@ -28,6 +28,7 @@ from typing import Any
 from lab import aptcache, lxc, network, ntp, paths, render, sockets, ssh
 from lab.errors import LabError, LabInputError
 from lab.host import Progress, ensure_host_packages, mountpoints, remove_tree, require_root, run
+from lab.image_registry import ImageRegistry
 from lab.mirror import Mirror, host_mirror
 from lab.registry import Claim, Registry
 from lab.rootfs import ensure_rootfs
@@ -263,6 +264,12 @@ class NodeLab:
                 removed.append("ntp server")
                 aptcache.stop(octet)
                 removed.append("apt cache")
+            # A cluster run (configure --cluster, an expand join) started the lab's registry; left
+            # running, it keeps the bridge address, and a later lab on that subnet pulls from it.
+            registry = ImageRegistry(self.name, self.dir, "")
+            if registry.daemon.pid() is not None:
+                registry.down()
+                removed.append("image registry")
             with self._registry.lock():
                 if octet is not None:
                     network.rules_down(octet)
