@@ -42,6 +42,11 @@ OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 
 
+def mirror_url(gateway: str, upstream: str) -> str:
+    """The URL containerd's hosts.toml names for an upstream registry, on a lab's registry."""
+    return f"https://{gateway}:{PORT}/v2/{upstream}"
+
+
 def pause_image() -> str:
     return f"registry.k8s.io/pause:{pins.PAUSE}"
 
@@ -140,7 +145,7 @@ class ImageRegistry:
 
     def mirror_for(self, upstream: str) -> str:
         """The mirror URL containerd's hosts.toml names for an upstream registry."""
-        return f"{self.url}/v2/{upstream}"
+        return mirror_url(self.gateway, upstream)
 
     @property
     def ca_cert(self) -> Path:

@@ -14,6 +14,8 @@ on a real host in three places, all made by a boot-time unit the lab installs, n
   /dev/console, as kind does for its node containers;
 - on a cgroup v1 host with cpu and cpuacct in separate hierarchies, those two are mounted one by
   one (systemd in the container only tries them jointly), since the kubelet requires both.
+And one in the kubelet's configuration (KUBELET_CONFIG, passed as the role's
+kubernetes_node_kubelet_config): a node's filesystems are the shared host disk.
 """
 
 from __future__ import annotations
@@ -42,6 +44,23 @@ KUBELET_TUNABLES = {
     "kernel/keys/root_maxbytes": "25000000",
 }
 LXC_UNIT = "sovereign-lab-kubelet-host.service"
+
+# A lab node's root and image filesystems are the host's disk, shared with everything else on the
+# machine. The kubelet's default thresholds are shares of it (imagefs.available < 15 %): once the
+# host's disk is 85 % full for any reason, every lab node reports DiskPressure, is tainted, and the
+# scheduler places no pod. Absolute floors keep the eviction manager without tying a test's outcome
+# to the host's free space; image GC is off for the same reason (the lab seeds each image once).
+KUBELET_CONFIG: dict[str, Any] = {
+    "evictionHard": {
+        "memory.available": "100Mi",
+        "nodefs.available": "1Gi",
+        "nodefs.inodesFree": "1%",
+        "imagefs.available": "1Gi",
+        "imagefs.inodesFree": "1%",
+    },
+    "imageGCHighThresholdPercent": 100,
+    "imageGCLowThresholdPercent": 99,
+}
 
 
 SCRIPT = "/usr/local/sbin/sovereign-lab-kubelet-host"
@@ -149,6 +168,7 @@ def serve_joins(lab_name: str, state_root: Path | None = None) -> dict[str, Any]
         "version": pins.KUBERNETES,
         "pause_image": pause_image(),
         "registry_mirror": registry.mirror_for("registry.k8s.io"),
+        "kubelet_config": KUBELET_CONFIG,
         "pod_cidrs": {n.name: f"10.244.{n.index}.0/24" for n in spec.nodes},
     }
 

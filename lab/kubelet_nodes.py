@@ -5,8 +5,9 @@ the site CA, the in-country registry, and the kubelet nodes' container deviation
 - The site CA is the lab's CA (lab/pki.py, `<lab>/kube/pki`): it certifies the lab's registry too,
   so nodes that trust the cluster CA pull from the registry, as a site's nodes from its mirror.
 - The registry (lab/image_registry.py) is started and seeded with the pause image the project builds.
-- Each kubelet node gets the lab unit of lab/kube_join.py; containerd uses the `native` snapshotter
-  and no negative OOM scores (roles/kubernetes_node/README.md, "In the lab's LXC containers").
+- Each kubelet node gets the lab unit of lab/kube_join.py and its kubelet the lab's eviction floors;
+  containerd uses the `native` snapshotter and no negative OOM scores (roles/kubernetes_node/README.md,
+  "In the lab's LXC containers").
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from lab.image_registry import ImageRegistry, pause_image
-from lab.kube_join import prepare_lxc_node
+from lab.kube_join import KUBELET_CONFIG, prepare_lxc_node
 from lab.nodes import NodeLab
 from lab.pki import LabCA
 from nodeconfig.cluster_pki import Pem
@@ -35,6 +36,6 @@ def prepare(lab_name: str, kubelet_nodes: list[str]) -> tuple[Pem, dict[str, Any
         "container_runtime_snapshotter": "native",
         "container_runtime_restrict_oom_score_adj": True,
         "container_runtime_sandbox_image": pause_image(),
-        "lab_registry_mirror": registry.mirror_for("registry.k8s.io"),
+        "kubernetes_node_kubelet_config": KUBELET_CONFIG,
     }
     return Pem(ca.ca.cert.read_text(), ca.ca.key.read_text()), lab_vars

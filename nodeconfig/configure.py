@@ -102,9 +102,11 @@ def plan_target(
         )
         state = _state_root() / "configure" / f"lab-{lab}"
     group_vars = site_vars(partnership, spec, site_design, admins)
-    if lab is not None:  # the site's NTP servers and mirrors are out of reach; the lab serves both
+    if lab is not None:  # the site's NTP servers and mirrors are out of reach; the lab serves them
         group_vars["time_sync_servers"] = [lab_spec.gateway]
         group_vars["baseline_apt_mirrors"] = lab_apt_mirrors(lab_spec.gateway)
+        group_vars["container_runtime_registry_mirrors"] = lab_registry_mirrors(
+            lab_spec.gateway, group_vars.get("container_runtime_registry_mirrors") or {})
     inventory = build_inventory(hosts, group_vars)
     existing = spec.existing.cluster if spec.existing is not None else None
     source = None
@@ -132,11 +134,8 @@ def lab_greenfield_cluster(
         site_ca, lab_vars = kubelet_nodes.prepare(lab, [name for name, *_ in kubelet_hosts(inventory)])
     except LabError as exc:
         raise InputError([Problem(f"lab {lab!r}", None, "--lab", f"the lab's cluster services: {exc}")]) from None
-    mirror = lab_vars.pop("lab_registry_mirror")
     everything = inventory["all"]
-    mirrors = {**everything["vars"].get("container_runtime_registry_mirrors", {}), "registry.k8s.io": [mirror]}
-    inventory = {**inventory, "all": {**everything, "vars": {
-        **everything["vars"], **lab_vars, "container_runtime_registry_mirrors": mirrors}}}
+    inventory = {**inventory, "all": {**everything, "vars": {**everything["vars"], **lab_vars}}}
     try:
         return with_cluster(inventory, site, site_ca, state, tools_bin=pins.tools_dir() / "bin", version=pins.KUBERNETES)
     except ValueError as exc:
@@ -249,9 +248,7 @@ def _prepare_lab(target: Target, group_vars: dict[str, Any]) -> dict[str, int]:
     spec = _lab(target.cluster.lab)
     joining = join_hosts(target.inventory)
     _site_ca, lab_vars = kubelet_nodes.prepare(target.cluster.lab, [n.name for n in spec.nodes if n.name in joining])
-    mirrors = dict(group_vars.get("container_runtime_registry_mirrors") or {})
-    mirrors["registry.k8s.io"] = [lab_vars.pop("lab_registry_mirror")]
-    group_vars.update({**lab_vars, "container_runtime_registry_mirrors": mirrors})
+    group_vars.update(lab_vars)
     return {node.name: node.index for node in spec.nodes if node.name in joining}
 
 
@@ -294,6 +291,15 @@ def _state_root() -> Path:
     """Runs belong to the project; a file configured outside any project keeps them in the user's state dir."""
     project = current_project_or_none()
     return project.state_dir if project is not None else state_root()
+
+
+def lab_registry_mirrors(gateway: str, design: dict[str, Any]) -> dict[str, Any]:
+    """The design's registry mirrors, with the images Kubernetes needs from the lab's in-country
+    registry (lab/image_registry.py): configure and verify of a lab read the same map, whether or
+    not the run joins a cluster."""
+    from lab.image_registry import mirror_url
+
+    return {**design, "registry.k8s.io": [mirror_url(gateway, "registry.k8s.io")]}
 
 
 def lab_apt_mirrors(gateway: str, uris: list[str] | None = None) -> dict[str, str]:

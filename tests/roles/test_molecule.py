@@ -21,8 +21,8 @@ def lab_name(role: str) -> str:
 # runs anyway: their scenario stays (a role author runs `molecule test` in the role's folder) but
 # is not run twice in CI, whose time budget it would otherwise spend again.
 COVERED_BY = {
-    "kubernetes_node": "tests/roles/test_kubernetes_node_lab.py",
-    "kubernetes_control_plane": "tests/roles/test_kubernetes_control_plane_lab.py",
+    "kubernetes_node": "tests/roles/test_expand_join_lab.py",
+    "kubernetes_control_plane": "tests/nodeconfig/test_configure_lab.py",
 }
 
 
