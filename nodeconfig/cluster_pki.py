@@ -174,3 +174,41 @@ def issued_by(cert_pem: str, ca: Pem) -> bool:
     except (ValueError, TypeError, InvalidSignature):
         return False
     return True
+
+
+def ca_problem(ca: Pem, now: dt.datetime | None = None) -> str | None:
+    """Why a site CA handed in from outside (a stack's secrets) cannot sign the cluster's
+    certificates, or None when it can: PEM that parses, a CA certificate allowed to sign
+    certificates, valid now and for a while yet, and the private key that belongs to it."""
+    try:
+        cert = x509.load_pem_x509_certificate(ca.cert.encode())
+    except ValueError:
+        return "the CA certificate is not a PEM X.509 certificate"
+    try:
+        key = serialization.load_pem_private_key(ca.key.encode(), password=None)
+    except (ValueError, TypeError):
+        return "the CA key is not an unencrypted PEM private key"
+    if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        return "the CA key must be an EC or RSA private key"
+    try:
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        constraints = None
+    if constraints is None or not constraints.ca:
+        return "the certificate is not a CA certificate (basicConstraints CA:TRUE)"
+    try:
+        if not cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign:
+            return "the CA certificate may not sign certificates (keyUsage keyCertSign)"
+    except x509.ExtensionNotFound:
+        pass  # no keyUsage: signing is not restricted
+    moment = now or dt.datetime.now(dt.UTC)
+    if not cert.not_valid_before_utc <= moment < cert.not_valid_after_utc:
+        return (f"the CA certificate is valid from {cert.not_valid_before_utc:%Y-%m-%d} "
+                f"to {cert.not_valid_after_utc:%Y-%m-%d}, not now")
+    if cert.not_valid_after_utc - moment < dt.timedelta(days=30):
+        return f"the CA certificate expires on {cert.not_valid_after_utc:%Y-%m-%d}: renew it first"
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(serialization.Encoding.PEM, public) != \
+            cert.public_key().public_bytes(serialization.Encoding.PEM, public):
+        return "the CA key does not belong to the CA certificate"
+    return None

@@ -17,6 +17,7 @@ import yaml
 from lab.paths import state_root
 from nodeconfig import hostkeys
 from nodeconfig.cluster_join import join_session, parse_kubeconfig
+from nodeconfig.cluster_pki import Pem
 from nodeconfig.inventory import Admin, build_inventory, design_hosts, lab_hosts, shards_for, site_vars
 from nodeconfig.runner import EventSink, RunResult, Shard, run_playbook
 from nodeconfig.settings import TUNED, Profile, SshAccess
@@ -61,8 +62,9 @@ def plan_target(
     cluster: bool = False,
 ) -> Target:
     """The run's inventory and SSH access. `accept_new_host_keys` (real sites): record the keys of
-    nodes met for the first time instead of refusing them. `cluster` (greenfield, lab only for now):
-    the run also bootstraps the site's Kubernetes cluster on the nodes."""
+    nodes met for the first time instead of refusing them. `cluster` (greenfield): the run also
+    bootstraps the site's Kubernetes cluster on the nodes, signed by the lab's CA or, on a real site,
+    by the site CA among the stack's secrets."""
     partnership, planned = load_and_design(ref)
     stack = stack_name(resolve(ref))
     sites = {s.name: (s, d) for s, d in zip(partnership.sites, planned.sites)}
@@ -74,9 +76,6 @@ def plan_target(
         if partnership.mode is not Mode.GREENFIELD:
             raise InputError([Problem(where, None, "--cluster", "only a greenfield stack bootstraps its cluster; "
                                       f"this one is {partnership.mode.value}")])
-        if lab is None:
-            raise InputError([Problem(where, None, "--cluster", "only with --lab for now: a real site's CA "
-                                      "is not among the stack's secrets yet")])
     if lab is None:
         admins = _stack_admins(ref)
         hosts = design_hosts(site_design, spec.networks.compute)
@@ -115,6 +114,8 @@ def plan_target(
     cluster_vars: dict[str, Any] = {}
     if cluster and lab is not None:
         inventory, cluster_vars = lab_greenfield_cluster(lab, inventory, spec.name, state)
+    elif cluster:
+        inventory, cluster_vars = site_greenfield_cluster(ref, inventory, spec.name, state)
     return Target(stack=stack, inventory=inventory, access=access, state_dir=state, cluster=source,
                   secret_vars=cluster_vars)
 
@@ -123,8 +124,7 @@ def lab_greenfield_cluster(
     lab: str, inventory: dict[str, Any], site: str, state: Path
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """A greenfield site on the lab's nodes becomes a cluster: the control plane on the management
-    node, the others joining it (nodeconfig/cluster_greenfield.py; the lab's part: lab/kubelet_nodes.py).
-    Real sites follow once the stack's secrets carry the site CA."""
+    node, the others joining it (nodeconfig/cluster_greenfield.py; the lab's part: lab/kubelet_nodes.py)."""
     from lab import kubelet_nodes
     from lab.errors import LabError
     from nodeconfig.cluster_greenfield import kubelet_hosts, with_cluster
@@ -140,6 +140,60 @@ def lab_greenfield_cluster(
         return with_cluster(inventory, site, site_ca, state, tools_bin=pins.tools_dir() / "bin", version=pins.KUBERNETES)
     except ValueError as exc:
         raise InputError([Problem(f"lab {lab!r}", None, "--lab", str(exc))]) from None
+
+
+SITE_CA_CERT, SITE_CA_KEY = "sovereign:site_ca_cert", "sovereign:site_ca_key"
+
+
+def site_greenfield_cluster(
+    ref: str, inventory: dict[str, Any], site: str, state: Path
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A real greenfield site becomes a cluster: as in the lab, but signed by the site CA the stack
+    keeps among its secrets, and the nodes pull through the design's own registry mirrors."""
+    from nodeconfig.cluster_greenfield import CONTROL_PLANE_BINARIES, with_cluster
+
+    where = str(resolve(ref))
+    site_ca = _stack_site_ca(ref)
+    tools_bin = pins.tools_dir() / "bin"
+    absent = [name for name in (*CONTROL_PLANE_BINARIES, "kubelet") if not (tools_bin / name).is_file()]
+    if absent:
+        raise InputError([Problem(where, None, "--cluster", f"not built yet: {', '.join(absent)}; "
+                                  "run `sovereign tools install` (or `make tools`)")])
+    try:
+        return with_cluster(inventory, site, site_ca, state, tools_bin=tools_bin, version=pins.KUBERNETES)
+    except ValueError as exc:
+        raise InputError([Problem(where, None, "--cluster", str(exc))]) from None
+
+
+def _stack_site_ca(ref: str) -> Pem:
+    """The site CA from the stack's config: the certificate (`sovereign:site_ca_cert`) and its key,
+    which must be a secret (`sovereign:site_ca_key`); checked before anything is issued from it."""
+    from nodeconfig.cluster_pki import ca_problem
+    from stacks.automation import EngineError, stack_config
+
+    path = resolve(ref)
+    stack = stack_name(path)
+    try:
+        found = stack_config(stack, (SITE_CA_CERT, SITE_CA_KEY))
+    except EngineError as exc:
+        raise InputError([Problem(str(path), None, f"config.{SITE_CA_KEY}", f"cannot read the stack's secrets: {exc}")]) from None
+    missing = [key for key in (SITE_CA_CERT, SITE_CA_KEY) if key not in found]
+    if missing:
+        hint = (f"a greenfield cluster is signed by the site CA the stack keeps; set it with "
+                f"`pulumi config set -s {stack} {SITE_CA_CERT} < ca.crt` and "
+                f"`pulumi config set --secret -s {stack} {SITE_CA_KEY} < ca.key` "
+                "(README: Pointing it at real hardware, step 7)")
+        raise InputError([Problem(str(path), None, f"config.{key}", hint) for key in missing])
+    key, encrypted = found[SITE_CA_KEY]
+    if not encrypted:
+        raise InputError([Problem(str(path), None, f"config.{SITE_CA_KEY}",
+                                  "the CA key is stored in plain text: remove it and set it again with "
+                                  f"`pulumi config set --secret -s {stack} {SITE_CA_KEY} < ca.key`")])
+    site_ca = Pem(found[SITE_CA_CERT][0], key)
+    problem = ca_problem(site_ca)
+    if problem is not None:
+        raise InputError([Problem(str(path), None, f"config.{SITE_CA_CERT}", problem)])
+    return site_ca
 
 
 def configure(

@@ -140,13 +140,19 @@ def _stack(stack: str, env: dict[str, str]) -> auto.Stack:
 def stack_secret(stack: str, key: str) -> str | None:
     """One config value of the stack, decrypted (a secret such as an existing cluster's
     kubeconfig), or None when the stack does not set it. The value is for the caller only."""
+    found = stack_config(stack, (key,)).get(key)
+    return None if found is None else found[0]
+
+
+def stack_config(stack: str, keys: tuple[str, ...]) -> dict[str, tuple[str, bool]]:
+    """The stack's values of `keys` that it sets, decrypted, each with whether the stack keeps it
+    encrypted (`pulumi config set --secret`), read in one engine call. For the caller only."""
     handle = _stack(stack, engine_environment(stack, None))
     try:
         config = handle.get_all_config()
     except auto.CommandError as exc:
         raise EngineError(_engine_message(exc)) from None
-    value = config.get(key)
-    return None if value is None else str(value.value)
+    return {key: (str(config[key].value), bool(config[key].secret)) for key in keys if key in config}
 
 
 def _link_program_venv(root: Path) -> None:

@@ -33,7 +33,8 @@ from stacks.design.loader import InputError
                    "(a changed key still stops the run).")
 @click.option("--cluster", is_flag=True,
               help="Greenfield stacks: also bootstrap the site's Kubernetes cluster (control plane on the "
-                   "management nodes, the others joining it). Only with --lab for now.")
+                   "management nodes, the others joining it), signed by the site CA in the stack's secrets "
+                   "(sovereign:site_ca_cert, sovereign:site_ca_key); with --lab, by the lab's CA.")
 @click.option("--no-reboot", is_flag=True,
               help="Do not reboot nodes whose new NVIDIA driver needs it; report them as 'reboot required'.")
 @json_option

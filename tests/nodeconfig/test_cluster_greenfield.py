@@ -8,6 +8,9 @@ from pathlib import Path
 
 import yaml
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from nodeconfig.cluster_greenfield import (
     RECORD,
@@ -17,7 +20,7 @@ from nodeconfig.cluster_greenfield import (
     secret_vars,
 )
 from nodeconfig.cluster_join import BINDINGS
-from nodeconfig.cluster_pki import Member, issued_by, new_ca, subject_alt_ips
+from nodeconfig.cluster_pki import Member, Pem, ca_problem, issued_by, new_ca, subject_alt_ips
 
 REPO = Path(__file__).resolve().parents[2]
 CA = new_ca("test site CA")
@@ -127,16 +130,54 @@ def test_certificates_of_a_short_lived_ca_are_not_renewed_on_every_run(tmp_path:
     assert ensure_secrets(tmp_path, short, MEMBERS, now=late).certificates != first.certificates
 
 
-def test_configure_cluster_is_refused_for_expand_stacks_and_real_sites_with_one_json_document() -> None:
+def test_configure_cluster_is_refused_for_expand_stacks_and_needs_the_site_ca_on_real_sites(monkeypatch) -> None:
+    """The engine's side (secrets set with `pulumi config set`) is tests/engine/test_site_ca_secret.py."""
     from click.testing import CliRunner
 
     from cli.main import cli
+    from stacks import automation
 
-    for args, message in (
-        (("de-staging", "--cluster"), "only a greenfield stack bootstraps its cluster; this one is expand"),
-        (("ke-staging", "--cluster"), "only with --lab for now"),
+    monkeypatch.setattr(automation, "stack_config", lambda _stack, _keys: {})
+    for args, field, message in (
+        (("de-staging", "--cluster"), "--cluster", "only a greenfield stack bootstraps its cluster; this one is expand"),
+        (("ke-staging", "--cluster"), "config.sovereign:site_ca_cert", "pulumi config set -s ke-staging sovereign:site_ca_cert"),
     ):
         result = CliRunner().invoke(cli, ["configure", *args, "--json"])
         assert result.exit_code == 2, result.output
         problem = json.loads(result.stdout)["problems"][0]
-        assert problem["field"] == "--cluster" and message in problem["message"], problem
+        assert problem["field"] == field and message in problem["message"], problem
+
+
+def _self_signed(ca: bool, key_cert_sign: bool = True, days: int = 365) -> Pem:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "some CA")])
+    now = dt.datetime.now(dt.UTC)
+    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+               .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+               .not_valid_after(now + dt.timedelta(days=days))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+               .add_extension(x509.KeyUsage(True, False, False, False, False, key_cert_sign, key_cert_sign, False, False),
+                              critical=True))
+    cert = builder.sign(key, hashes.SHA256())
+    return Pem(cert.public_bytes(serialization.Encoding.PEM).decode(),
+               key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption()).decode())
+
+
+def test_a_site_ca_from_outside_is_checked_before_anything_is_issued_from_it() -> None:
+    other = new_ca("another CA")
+    assert ca_problem(CA) is None
+    assert ca_problem(_self_signed(ca=True)) is None  # an RSA-or-EC CA made elsewhere, keyUsage included
+    cases = {
+        "not a PEM X.509 certificate": Pem("-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n", CA.key),
+        "not an unencrypted PEM private key": Pem(CA.cert, "ssh-ed25519 AAAA"),
+        "not a CA certificate": _self_signed(ca=False),
+        "may not sign certificates": _self_signed(ca=True, key_cert_sign=False),
+        "renew it first": _self_signed(ca=True, days=10),
+        "does not belong to the CA certificate": Pem(CA.cert, other.key),
+    }
+    for message, pem in cases.items():
+        problem = ca_problem(pem)
+        assert problem is not None and message in problem, (message, problem)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=4000)
+    assert "not now" in (ca_problem(CA, now=later) or "")
