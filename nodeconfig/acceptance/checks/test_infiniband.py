@@ -66,7 +66,8 @@ def test_fabric_interfaces(host: Any, node_vars: Vars, conclude: Conclude) -> No
         conclude([passed("fabric_interfaces", f"{len(interfaces)} fabric interface(s) with their addresses")])
 
 
-# --- Burn-in evidence (burnin_checks): HCA links and firmware, error counters of the fabric ports ---
+# --- Burn-in evidence (burnin_checks): HCA links and firmware, error counters of the fabric ports,
+# and whether a subnet manager has swept each of them ---
 
 
 @pytest.fixture(scope="module")
@@ -74,14 +75,16 @@ def hca(host: Any, node_vars: Vars) -> list[Finding]:
     expected = ib_expectations(node_vars)
     if expected.port_count == 0:
         return hca_burnin_findings({}, expected, burnin_expectations(node_vars), [])
-    sysfs = collect(host, IB_PROBES)["sysfs"]
+    base = collect(host, IB_PROBES)
+    sysfs = base["sysfs"]
     try:
         ports = ib_facts.parse_sysfs_ports(sysfs.stdout) if sysfs.rc == 0 else []
     except ParseError:
         ports = []  # ib_port_count reports the unreadable sysfs; counters of every port are judged
     layer = expected.link_layer.lower()
     fabric = [p.name for p in ports if p.link_layer.lower() == layer and (not expected.hcas or p.hca in expected.hcas)]
-    return hca_burnin_findings(collect(host, IB_BURNIN_PROBES), expected, burnin_expectations(node_vars), fabric)
+    outputs = {**collect(host, IB_BURNIN_PROBES), "ibstat": base["ibstat"]}  # ibstat: the SM check's fallback
+    return hca_burnin_findings(outputs, expected, burnin_expectations(node_vars), fabric)
 
 
 def test_hca_pcie(hca: list[Finding], conclude: Conclude) -> None:
@@ -94,3 +97,7 @@ def test_hca_firmware(hca: list[Finding], conclude: Conclude) -> None:
 
 def test_ib_counters(hca: list[Finding], conclude: Conclude) -> None:
     conclude(select(hca, "ib_counters"))
+
+
+def test_subnet_manager(hca: list[Finding], conclude: Conclude) -> None:
+    conclude(select(hca, "subnet_manager"))
