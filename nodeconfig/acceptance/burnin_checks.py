@@ -52,6 +52,13 @@ class BurnInExpectations:
     hca_pcie_gen: int | None = None
     hca_pcie_width: int | None = None
     hca_firmware: str | None = None
+    # The functional tier (`verify --burn-in`): floors from the platform's figures, the tools to run
+    # and how GPU memory is registered with the HCAs (nvidia_host_gpudirect_rdma).
+    all_reduce_gbytes: float | None = None
+    write_bw_gbps: float | None = None
+    all_reduce_perf: str = "all_reduce_perf"
+    ib_write_bw: str = "ib_write_bw"
+    gpudirect: str = "dmabuf"
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
 
