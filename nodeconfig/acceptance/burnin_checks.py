@@ -59,6 +59,7 @@ class BurnInExpectations:
     all_reduce_perf: str = "all_reduce_perf"
     ib_write_bw: str = "ib_write_bw"
     gpudirect: str = "dmabuf"
+    rails: dict[str, int] = field(default_factory=dict)  # compute port's PCI address -> rail (the GPU beside it)
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
 

@@ -70,6 +70,7 @@ BURNIN_VARS: dict[str, str] = {
     "all_reduce_perf": "nvidia_host_burnin_all_reduce_perf",
     "ib_write_bw": "infiniband_burnin_ib_write_bw",
     "gpudirect": "nvidia_host_gpudirect_rdma",
+    "rails": "infiniband_interfaces",  # entries with `pci` and `rail`: the compute rails
 }
 _LINK_LAYERS = ("InfiniBand", "Ethernet")
 
@@ -368,5 +369,21 @@ def burnin_expectations(v: Vars) -> BurnInExpectations:
         all_reduce_perf=v.get_str(n["all_reduce_perf"], "all_reduce_perf"),
         ib_write_bw=v.get_str(n["ib_write_bw"], "ib_write_bw"),
         gpudirect=_choice(v.get_str(n["gpudirect"], "dmabuf"), n["gpudirect"], ("dmabuf", "peermem", "none")),
+        rails=_rails(v.get_list(n["rails"], []), n["rails"]),
         sources=dict(n),
     )
+
+
+def _rails(interfaces: list[Any], var: str) -> dict[str, int]:
+    """PCI address -> rail of the interfaces that name both (the design's compute ports)."""
+    rails = {}
+    for index, entry in enumerate(interfaces):
+        if not isinstance(entry, dict):
+            raise ExpectationError(f"{var}[{index}] = {entry!r}: expected a mapping")
+        if entry.get("pci") is None or entry.get("rail") is None:
+            continue
+        rail = entry["rail"]
+        if isinstance(rail, bool) or not str(rail).isdigit():
+            raise ExpectationError(f"{var}[{index}].rail = {rail!r}: expected a whole number")
+        rails[str(entry["pci"]).lower()] = int(rail)
+    return rails

@@ -86,7 +86,10 @@ def write_bw_plan(
     except BurnInParseError as exc:
         return WriteBwPlan(done=[failed(check, f"unreadable output: {exc}")])
     gpudirect = expected.gpudirect != "none"
-    pairs = pf.write_bw_pairs(addresses, hcas, gpu.count, gpudirect)
+    pairs = pf.write_bw_pairs(addresses, hcas, gpu.count, gpudirect, expected.rails)
+    if not pairs:
+        return WriteBwPlan(done=[pending(check, f"{len(hcas)} fabric HCAs but fewer than two on the design's compute "
+                                                f"rails ({_var(expected, 'rails')}); the loopback run needs two")])
     mode = f"GPUDirect RDMA ({expected.gpudirect})" if gpudirect else \
         f"host memory ({_var(expected, 'gpudirect')} is none)"
     return WriteBwPlan(pairs, pf.write_bw_script(pairs, expected.ib_write_bw, expected.gpudirect == "dmabuf"), mode)

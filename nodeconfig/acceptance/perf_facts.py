@@ -17,13 +17,16 @@ through DMA-BUF instead of nvidia-peermem); `--report_gbits` prints `BW average[
 it, MB/sec of 2^20 bytes); the client measures, on one row under the
 `#bytes #iterations BW peak[..] BW average[..] MsgRate[Mpps]` header.
 
-Which peer: a loopback over the node's own fabric ports. The i-th fabric HCA (PCI order) writes
-from GPU i's memory to HCA i+1 and GPU i+1, in a ring, so each port sends once and receives once,
-through the fabric's switches (rail i and rail i+1 sit on different leaves), with no other node
-involved — verify runs each host on its own. HCA i beside GPU i is NVIDIA's pairing on HGX boards
-(the DGX H100/H200 and GB200 port tables, stacks/design/hcas.py, list rails in PCI order), and
-`CUDA_DEVICE_ORDER=PCI_BUS_ID` numbers the GPUs the same way. A node with one fabric port has no
-loopback partner; a cross-node pair (the next node of the same SU) is not built.
+Which peer: a loopback over the node's own compute rails. Rail i's HCA writes from GPU i's memory
+to rail i+1's HCA and GPU i+1, in a ring, so each port sends once and receives once, through the
+fabric's switches (rail i and rail i+1 sit on different leaves), with no other node involved —
+verify runs each host on its own. The rails come from the design's port table (the inventory's
+`infiniband_interfaces`: PCI address and rail; storage ports stay out); rail i beside GPU i is
+NVIDIA's pairing on HGX boards (the DGX H100/H200 port table: GPU 0-7 = mlx5_0,3,4,5,6,9,10,11),
+and `CUDA_DEVICE_ORDER=PCI_BUS_ID` numbers the GPUs as nvidia-smi does. Without a port table, the
+fabric HCAs in PCI order stand for the rails (every published table lists its rails in PCI order).
+A node with one rail has no loopback partner; a cross-node pair (the next node of the same SU) is
+not built.
 """
 
 from __future__ import annotations
@@ -145,14 +148,24 @@ def parse_hca_pci(text: str) -> dict[str, str]:
     return found
 
 
-def write_bw_pairs(hca_pci: dict[str, str], fabric_hcas: list[str], gpus: int, gpudirect: bool) -> list[WriteBwPair]:
-    """The ring over the fabric HCAs in PCI order; HCA i uses GPU i (see the module's docstring)."""
-    ordered = sorted(fabric_hcas, key=lambda h: (hca_pci.get(h, "~"), h))
+def write_bw_pairs(
+    hca_pci: dict[str, str], fabric_hcas: list[str], gpus: int, gpudirect: bool, rails: dict[str, int] | None = None
+) -> list[WriteBwPair]:
+    """The ring over the compute rails: with the design's rail table (`rails`: PCI address -> rail),
+    its rails in order, rail r beside GPU r, other ports (storage) left out; without one, every
+    fabric HCA in PCI order, the i-th beside GPU i (see the module's docstring)."""
+    if rails:
+        on_rails = [h for h in fabric_hcas if hca_pci.get(h) in rails]
+        ordered = sorted(on_rails, key=lambda h: (rails[hca_pci[h]], h))
+        slots = [rails[hca_pci[h]] for h in ordered]
+    else:
+        ordered = sorted(fabric_hcas, key=lambda h: (hca_pci.get(h, "~"), h))
+        slots = list(range(len(ordered)))
     if len(ordered) < 2:
         return []
 
     def gpu(i: int) -> int | None:
-        return i % gpus if gpudirect and gpus else None
+        return slots[i] % gpus if gpudirect and gpus else None
 
     return [
         WriteBwPair(hca, gpu(i), ordered[(i + 1) % len(ordered)], gpu((i + 1) % len(ordered)), WRITE_BW_BASE_PORT + i)

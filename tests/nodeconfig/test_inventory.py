@@ -248,3 +248,15 @@ def test_functional_burnin_floors_come_from_the_catalog(stack, all_reduce, write
     _, _, inventory = _inventory(stack)
     expected = burnin_expectations(Vars(inventory["all"]["vars"]))
     assert (expected.all_reduce_gbytes, expected.write_bw_gbps) == (all_reduce, write_bw)
+
+
+def test_the_write_test_rails_come_from_the_port_table():
+    from nodeconfig.acceptance.expectations import burnin_expectations
+    from stacks.design.hcas import HCA_LAYOUTS
+
+    _, _, inventory = _inventory("in-staging")
+    group_vars = inventory["all"]["vars"]
+    su = next(iter(inventory["all"]["children"]["gpu"]["children"].values()))
+    host_vars = next(iter(su["hosts"].values()))
+    rails = burnin_expectations(Vars({**group_vars, **host_vars})).rails
+    assert rails == {h.pci: h.rail for h in HCA_LAYOUTS["hgx-h100"].compute()}

@@ -97,6 +97,21 @@ def test_the_ring_pairs_each_rail_with_the_next_one():
                                               "mlx5_3 (host memory) -> mlx5_0 (host memory)"]
 
 
+def test_with_the_design_rail_table_storage_ports_stay_out_and_gpu_follows_the_rail():
+    """DGX H100: ten InfiniBand HCAs (eight rails, two storage cards), the rails from the port table."""
+    addresses = pf.parse_hca_pci((IB / "hca-pci.out").read_text())
+    rails = {h.pci: h.rail for h in HCA_LAYOUTS["hgx-h100"].compute() if h.rail is not None}
+    fabric = ["mlx5_0", "mlx5_1", "mlx5_3", "mlx5_4", "mlx5_5", "mlx5_6", "mlx5_7", "mlx5_9", "mlx5_10", "mlx5_11"]
+    pairs = pf.write_bw_pairs(addresses, fabric, gpus=8, gpudirect=True, rails=rails)
+    assert [(p.client_hca, p.client_gpu) for p in pairs] == [(h, i) for i, h in enumerate(DGX_RAILS)]
+    assert pairs[4].label == "mlx5_6 (GPU 4) -> mlx5_9 (GPU 5)"
+    # Without the table, PCI order would put the storage card's mlx5_1 (0000:29) second.
+    assert [p.client_hca for p in pf.write_bw_pairs(addresses, fabric, 8, True)][:2] == ["mlx5_0", "mlx5_1"]
+    one_rail = BurnInExpectations(rails={"0000:18:00.0": 0})
+    plan = write_bw_plan(PORTS, HOST, one_rail, ["mlx5_0/1", "mlx5_1/1"], text(IB / "hca-pci.out"))
+    assert plan.done and plan.done[0].pending and "fewer than two on the design's compute rails" in plan.done[0].message
+
+
 def test_healthy_runs_pass_against_the_per_port_floor():
     plan = write_bw_plan(PORTS, HOST, H100, FABRIC, text(IB / "hca-pci.out"))
     assert len(plan.pairs) == 8 and "--use_cuda=0 --use_cuda_dmabuf" in plan.script
@@ -155,6 +170,10 @@ def test_gpudirect_is_read_from_the_role_and_checked():
     assert burnin_expectations(Vars({"nvidia_host_gpudirect_rdma": "none"})).gpudirect == "none"
     with pytest.raises(ExpectationError, match="nvidia_host_gpudirect_rdma = 'magic'"):
         burnin_expectations(Vars({"nvidia_host_gpudirect_rdma": "magic"}))
+    interfaces = [{"name": "ibp24s0", "pci": "0000:18:00.0", "rail": 0}, {"name": "ibp41s0f0", "pci": "0000:29:00.0"}]
+    assert burnin_expectations(Vars({"infiniband_interfaces": interfaces})).rails == {"0000:18:00.0": 0}
+    with pytest.raises(ExpectationError, match=r"infiniband_interfaces\[0\]\.rail = 'first'"):
+        burnin_expectations(Vars({"infiniband_interfaces": [{"pci": "0000:18:00.0", "rail": "first"}]}))
 
 
 def test_the_loopback_script_runs_in_sh_and_frames_each_pair(tmp_path):
