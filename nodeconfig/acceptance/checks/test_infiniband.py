@@ -113,8 +113,8 @@ def test_subnet_manager(hca: list[Finding], conclude: Conclude) -> None:
 
 @pytest.mark.burn_in
 def test_ib_write_bw(host: Any, node_vars: Vars, conclude: Conclude) -> None:
-    """perftest ib_write_bw from GPU memory through each fabric port, a loopback ring over the node's
-    own HCAs (perf_facts explains the pairing), against the platform's per-port floor
+    """perftest ib_write_bw from GPU memory through each compute rail, a loopback ring over the node's
+    own rails (perf_facts explains the pairing), against the platform's per-port floor
     (infiniband_expected_write_bw_gbps, from the catalog)."""
     ib, gpu, expected = ib_expectations(node_vars), gpu_expectations(node_vars), burnin_expectations(node_vars)
     probing = ib.port_count > 0 and gpu.count > 0 and gpu.driver_mode == "host"
