@@ -16,6 +16,7 @@ from typing import Any
 
 from nodeconfig.nodes import NodePlan, iter_nodes
 from nodeconfig.runner import Shard
+from stacks.design.burnin_figures import NVLINK_GBYTES, burnin_figures
 from stacks.design.catalog import PLATFORMS, FabricKind, Platform
 from stacks.design.hcas import HCA_LAYOUTS, HcaLayout, rail_address
 from stacks.design.partnership import Partnership, Site
@@ -93,6 +94,7 @@ def site_vars(partnership: Partnership, site: Site, design: SiteDesign, admins: 
     profile = NODE_PROFILES.get(design.platform)
     return {
         **(profile.role_vars() if profile else {}),
+        **_burnin_vars(platform),
         "sovereign_platform": design.platform,
         "sovereign_country": partnership.country,
         "sovereign_site": site.name,
@@ -107,6 +109,17 @@ def site_vars(partnership: Partnership, site: Site, design: SiteDesign, admins: 
         "nvidia_host_expected_gpu_model": platform.gpu_model,
         "infiniband_expected_rate_gbps": platform.fabric.link_gbps,
         "infiniband_link_layer": "Ethernet" if platform.fabric.kind is FabricKind.ROCE else "InfiniBand",
+    }
+
+
+def _burnin_vars(platform: Platform) -> dict[str, Any]:
+    """The functional burn-in's floors (stacks/design/burnin_figures.py), where the catalog has them."""
+    if platform.key not in NVLINK_GBYTES:
+        return {}
+    figures = burnin_figures(platform)
+    return {
+        "nvidia_host_expected_all_reduce_gbytes_per_s": figures.all_reduce_busbw_gbytes.value,
+        "infiniband_expected_write_bw_gbps": figures.write_bw_gbps.value,
     }
 
 

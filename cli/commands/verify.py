@@ -23,7 +23,8 @@ from stacks.design.loader import InputError
 @click.option("--local", "local_vars", type=click.Path(dir_okay=False, path_type=Path),
               help="Check this machine (local://) against the variables in this YAML file instead.")
 @click.option("--burn-in", is_flag=True,
-              help="Also run the functional burn-in tier (dcgmi diag -r 3: about 30 minutes per GPU node).")
+              help="Also run the functional burn-in tier: dcgmi diag -r 3 (about 30 minutes per GPU node), "
+                   "nccl-tests all_reduce_perf and GPUDirect ib_write_bw against the platform's figures.")
 @click.option("--failures-only", is_flag=True, help="Show only failed checks.")
 @json_option
 def verify(ref, site, lab_name, limit, roles, local_vars, burn_in, failures_only, as_json) -> None:

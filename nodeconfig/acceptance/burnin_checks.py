@@ -1,6 +1,7 @@
 """The burn-in gate's evidence, as findings from raw probe output: for GPU nodes ECC and row
 remapping, Xid errors since boot, GPU PCIe links, NVLinks and ACS on the GPU/HCA paths; for fabric
-ports HCA PCIe links, HCA firmware and IB error counters. Pure, like gpu_checks and ib_checks.
+ports HCA PCIe links, HCA firmware, IB error counters and subnet-manager reachability. Pure, like
+gpu_checks and ib_checks.
 
 A node whose design has no GPU (or no fabric port) passes with "none expected" without probing.
 In operator mode, before the GPU Operator has installed a driver, nvidia-smi is absent: its
@@ -13,11 +14,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from nodeconfig.acceptance import burnin_facts as bf
+from nodeconfig.acceptance import ib_facts, sm_facts
 from nodeconfig.acceptance import link_facts as lf
 from nodeconfig.acceptance.findings import Finding, failed, passed, pending
 from nodeconfig.acceptance.gpu_checks import GpuExpectations
 from nodeconfig.acceptance.ib_checks import IbExpectations
-from nodeconfig.acceptance.probes import ProbeResult
+from nodeconfig.acceptance.probes import ParseError, ProbeResult
 
 _PCI_CLASSES = "0x10de:0x0302*|0x10de:0x0300*|0x15b3:0x0207*|0x15b3:0x0200*"  # NVIDIA GPUs, ConnectX IB/Ethernet
 GPU_BURNIN_PROBES: dict[str, str] = {
@@ -32,9 +34,12 @@ GPU_BURNIN_PROBES: dict[str, str] = {
 IB_BURNIN_PROBES: dict[str, str] = {
     "hca": "grep -H . " + " ".join(f"/sys/class/infiniband/*/{name}" for name in lf.HCA_SYSFS_FILES),
     "counters": "grep -H . " + " ".join(f"/sys/class/infiniband/*/ports/*/counters/{n}" for n in lf.IB_COUNTER_THRESHOLDS),
+    # The port state with the subnet manager's view of it; `ibstat` (ib_checks.IB_PROBES) is the fallback.
+    "sm": "grep -H . " + " ".join(f"{ib_facts.IB_SYSFS_DIR}*/ports/*/{a}"
+                                  for a in (*ib_facts.IB_PORT_ATTRS, *ib_facts.IB_SM_ATTRS)),
 }
 GPU_CHECKS = ("ecc_errors", "xid", "gpu_pcie", "nvlink", "pcie_acs")
-IB_CHECKS = ("hca_pcie", "hca_firmware", "ib_counters")
+IB_CHECKS = ("hca_pcie", "hca_firmware", "ib_counters", sm_facts.CHECK)
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,14 @@ class BurnInExpectations:
     hca_pcie_gen: int | None = None
     hca_pcie_width: int | None = None
     hca_firmware: str | None = None
+    # The functional tier (`verify --burn-in`): floors from the platform's figures, the tools to run
+    # and how GPU memory is registered with the HCAs (nvidia_host_gpudirect_rdma).
+    all_reduce_gbytes: float | None = None
+    write_bw_gbps: float | None = None
+    all_reduce_perf: str = "all_reduce_perf"
+    ib_write_bw: str = "ib_write_bw"
+    gpudirect: str = "dmabuf"
+    rails: dict[str, int] = field(default_factory=dict)  # compute port's PCI address -> rail (the GPU beside it)
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
 
@@ -89,21 +102,37 @@ def hca_burnin_findings(
     if ib.port_count == 0:
         return [passed(c, "no fabric ports expected") for c in IB_CHECKS]
     hca = outputs["hca"]
-    counters = _counters(outputs, fabric_ports)
+    others = [*_counters(outputs, fabric_ports), *_subnet_manager(outputs, fabric_ports, ib.link_layer)]
     if hca.rc != 0:
         return [*(failed(c, f"cannot read /sys/class/infiniband: {hca.stderr.strip() or hca.rc}") for c in IB_CHECKS[:2]),
-                *counters]
+                *others]
     try:
         links = lf.parse_hca_sysfs(hca.stdout)
     except lf.LinkParseError as exc:
-        return [*(failed(c, f"unreadable output: {exc}") for c in IB_CHECKS[:2]), *counters]
+        return [*(failed(c, f"unreadable output: {exc}") for c in IB_CHECKS[:2]), *others]
     fabric_hcas = {p.split("/", 1)[0] for p in fabric_ports}
     links = [x for x in links if x.hca in fabric_hcas] if fabric_hcas else links
     return [
         *lf.hca_pcie_findings(links, expected.hca_pcie_gen, expected.hca_pcie_width),
         *lf.hca_firmware_findings(links, expected.hca_firmware),
-        *counters,
+        *others,
     ]
+
+
+def _subnet_manager(outputs: Mapping[str, ProbeResult], fabric_ports: list[str], link_layer: str) -> list[Finding]:
+    """sysfs first (needs nothing installed), then ibstat, as ib_checks reads the port state."""
+    sysfs, stat = outputs.get("sm"), outputs.get("ibstat")
+    try:
+        if sysfs is not None and sysfs.rc == 0 and sysfs.stdout.strip():
+            ports = ib_facts.parse_sysfs_ports(sysfs.stdout)
+        elif stat is not None and stat.rc == 0 and stat.stdout.strip():
+            ports = [p for ca in ib_facts.parse_ibstat(stat.stdout) for p in ca.ports]
+        else:
+            why = (sysfs.stderr.strip() if sysfs is not None else "") or "no output"
+            return [failed(sm_facts.CHECK, f"cannot read the ports' subnet-manager state from sysfs or ibstat: {why}")]
+    except ParseError as exc:
+        return [failed(sm_facts.CHECK, f"unreadable output: {exc}")]
+    return sm_facts.subnet_manager_findings(ports, fabric_ports, link_layer)
 
 
 def _counters(outputs: Mapping[str, ProbeResult], fabric_ports: list[str]) -> list[Finding]:

@@ -65,6 +65,12 @@ BURNIN_VARS: dict[str, str] = {
     "hca_pcie_gen": "infiniband_expected_pcie_gen",
     "hca_pcie_width": "infiniband_expected_pcie_width",
     "hca_firmware": "infiniband_expected_firmware",
+    "all_reduce_gbytes": "nvidia_host_expected_all_reduce_gbytes_per_s",
+    "write_bw_gbps": "infiniband_expected_write_bw_gbps",
+    "all_reduce_perf": "nvidia_host_burnin_all_reduce_perf",
+    "ib_write_bw": "infiniband_burnin_ib_write_bw",
+    "gpudirect": "nvidia_host_gpudirect_rdma",
+    "rails": "infiniband_interfaces",  # entries with `pci` and `rail`: the compute rails
 }
 _LINK_LAYERS = ("InfiniBand", "Ethernet")
 
@@ -358,5 +364,26 @@ def burnin_expectations(v: Vars) -> BurnInExpectations:
         hca_pcie_gen=v.get_int(n["hca_pcie_gen"], None),
         hca_pcie_width=v.get_int(n["hca_pcie_width"], None),
         hca_firmware=v.get_str(n["hca_firmware"], None),
+        all_reduce_gbytes=v.get_float(n["all_reduce_gbytes"], None),
+        write_bw_gbps=v.get_float(n["write_bw_gbps"], None),
+        all_reduce_perf=v.get_str(n["all_reduce_perf"], "all_reduce_perf"),
+        ib_write_bw=v.get_str(n["ib_write_bw"], "ib_write_bw"),
+        gpudirect=_choice(v.get_str(n["gpudirect"], "dmabuf"), n["gpudirect"], ("dmabuf", "peermem", "none")),
+        rails=_rails(v.get_list(n["rails"], []), n["rails"]),
         sources=dict(n),
     )
+
+
+def _rails(interfaces: list[Any], var: str) -> dict[str, int]:
+    """PCI address -> rail of the interfaces that name both (the design's compute ports)."""
+    rails = {}
+    for index, entry in enumerate(interfaces):
+        if not isinstance(entry, dict):
+            raise ExpectationError(f"{var}[{index}] = {entry!r}: expected a mapping")
+        if entry.get("pci") is None or entry.get("rail") is None:
+            continue
+        rail = entry["rail"]
+        if isinstance(rail, bool) or not str(rail).isdigit():
+            raise ExpectationError(f"{var}[{index}].rail = {rail!r}: expected a whole number")
+        rails[str(entry["pci"]).lower()] = int(rail)
+    return rails

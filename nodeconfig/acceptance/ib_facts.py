@@ -18,6 +18,9 @@ from nodeconfig.acceptance.probes import ParseError, split_grep_h
 
 IB_SYSFS_DIR = "/sys/class/infiniband/"
 IB_PORT_ATTRS = ("state", "phys_state", "rate", "link_layer")
+# Read when present (the burn-in's subnet-manager probe): the kernel prints the LIDs in hex
+# ("0x1"), the SM's service level in decimal; ibstat prints both LIDs in decimal ("SM lid: 1").
+IB_SM_ATTRS = ("lid", "sm_lid", "sm_sl")
 
 # ibstat "CA type" -> adapter family (the PCI device id of the ConnectX function, in decimal,
 # prefixed MT). From NVIDIA networking documentation and the PCI ID database (vendor 15b3).
@@ -40,6 +43,10 @@ class IbPort:
     rate_gbps: float | None  # None when the port does not report a rate
     rate_text: str  # as read, for messages: "400 Gb/sec (4X NDR)"
     link_layer: str  # "InfiniBand" or "Ethernet" (RoCE)
+    # Subnet manager view (None: not read). A LID is 0 until a subnet manager has assigned one.
+    lid: int | None = None
+    sm_lid: int | None = None
+    sm_sl: int | None = None
 
     @property
     def name(self) -> str:
@@ -72,10 +79,20 @@ def _rate(value: str) -> float | None:
     return float(match.group(1)) if match else None
 
 
+def _number(value: str | None, where: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return int(value.strip(), 0)  # "0x1a" (sysfs LIDs), "26" (ibstat, sm_sl)
+    except ValueError:
+        raise ParseError(f"{where}: {value.strip()!r} is not a number") from None
+
+
 def parse_sysfs_ports(text: str) -> list[IbPort]:
-    """Parse `grep -H . /sys/class/infiniband/*/ports/*/{state,phys_state,rate,link_layer}`."""
+    """Parse `grep -H . /sys/class/infiniband/*/ports/*/{state,phys_state,rate,link_layer}`, with
+    `lid`, `sm_lid` and `sm_sl` when the probe read them too."""
     ports: dict[tuple[str, int], dict[str, str]] = {}
-    for path, lines in split_grep_h(text, IB_SYSFS_DIR, IB_PORT_ATTRS).items():
+    for path, lines in split_grep_h(text, IB_SYSFS_DIR, IB_PORT_ATTRS + IB_SM_ATTRS).items():
         parts = path[len(IB_SYSFS_DIR) :].split("/")
         if len(parts) != 4 or parts[1] != "ports" or not parts[2].isdigit():
             raise ParseError(f"unexpected InfiniBand sysfs path: {path}")
@@ -94,6 +111,9 @@ def parse_sysfs_ports(text: str) -> list[IbPort]:
                 rate_gbps=_rate(attrs["rate"]),
                 rate_text=attrs["rate"],
                 link_layer=attrs["link_layer"],
+                lid=_number(attrs.get("lid"), f"{hca} port {port} lid"),
+                sm_lid=_number(attrs.get("sm_lid"), f"{hca} port {port} sm_lid"),
+                sm_sl=_number(attrs.get("sm_sl"), f"{hca} port {port} sm_sl"),
             )
         )
     return result
@@ -148,6 +168,8 @@ def _make_ca(name: str, ca: dict[str, str], ports: list[dict[str, str]]) -> IbCa
                     rate_gbps=_rate(p.get("Rate", "")),
                     rate_text=f"{p.get('Rate', '?')} Gb/sec",
                     link_layer=p.get("Link layer", "InfiniBand"),
+                    lid=_number(p.get("Base lid"), f"ibstat CA '{name}' port {p['Port']} Base lid"),
+                    sm_lid=_number(p.get("SM lid"), f"ibstat CA '{name}' port {p['Port']} SM lid"),
                 )
             )
         except KeyError as exc:

@@ -55,7 +55,8 @@ def verify(
     `limit`: comma-separated host or group names, shell wildcards allowed ("gpu", "node*").
     `roles`: only these roles' checks (default: all, each on the hosts whose groups get it).
     `jobs`: hosts checked at once; `timeout_s`: per host, after which its checks count as errors.
-    `burn_in`: also the functional tier (tests marked burn_in: dcgmi diag -r 3), minutes per node.
+    `burn_in`: also the functional tier (tests marked burn_in: dcgmi diag -r 3, all_reduce_perf,
+    GPUDirect ib_write_bw), minutes per node.
     """
     inventory = Path(inventory_path)
     if not inventory.exists():

@@ -238,3 +238,25 @@ def test_burnin_figures_reach_the_acceptance_suite(stack, gpu_pcie, hca_pcie):
     _, _, inventory = _inventory(stack)
     expected = burnin_expectations(Vars(inventory["all"]["vars"]))
     assert (expected.nvlinks_per_gpu, expected.gpu_pcie_gen, expected.hca_pcie_gen) == (18, gpu_pcie, hca_pcie)
+
+
+@pytest.mark.parametrize(("stack", "all_reduce", "write_bw"), [("in-staging", 360.0, 360.0), ("ke-staging", 720.0, 360.0)])
+def test_functional_burnin_floors_come_from_the_catalog(stack, all_reduce, write_bw):
+    """HGX H100 (NVLink 900 GB/s, NDR 400 Gb/s) and GB200 NVL72 (NVLink 1.8 TB/s, NDR 400 Gb/s)."""
+    from nodeconfig.acceptance.expectations import burnin_expectations
+
+    _, _, inventory = _inventory(stack)
+    expected = burnin_expectations(Vars(inventory["all"]["vars"]))
+    assert (expected.all_reduce_gbytes, expected.write_bw_gbps) == (all_reduce, write_bw)
+
+
+def test_the_write_test_rails_come_from_the_port_table():
+    from nodeconfig.acceptance.expectations import burnin_expectations
+    from stacks.design.hcas import HCA_LAYOUTS
+
+    _, _, inventory = _inventory("in-staging")
+    group_vars = inventory["all"]["vars"]
+    su = next(iter(inventory["all"]["children"]["gpu"]["children"].values()))
+    host_vars = next(iter(su["hosts"].values()))
+    rails = burnin_expectations(Vars({**group_vars, **host_vars})).rails
+    assert rails == {h.pci: h.rail for h in HCA_LAYOUTS["hgx-h100"].compute()}

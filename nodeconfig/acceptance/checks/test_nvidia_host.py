@@ -13,11 +13,13 @@ import pytest
 
 from nodeconfig.acceptance import burnin_facts as bf
 from nodeconfig.acceptance import os_checks as oc
+from nodeconfig.acceptance import perf_facts as pf
 from nodeconfig.acceptance.burnin_checks import GPU_BURNIN_PROBES, gpu_burnin_findings
 from nodeconfig.acceptance.expectations import Vars, burnin_expectations, gpu_expectations
 from nodeconfig.acceptance.findings import Finding, failed, passed, select
 from nodeconfig.acceptance.gpu_checks import GPU_PROBES, gpu_findings
-from nodeconfig.acceptance.probes import collect
+from nodeconfig.acceptance.perf_checks import all_reduce_findings_from
+from nodeconfig.acceptance.probes import ProbeResult, collect
 
 Conclude = Callable[[list[Finding]], None]
 
@@ -139,3 +141,16 @@ def test_dcgm_diag(host: Any, node_vars: Vars, conclude: Conclude) -> None:
         conclude(bf.diag_findings(bf.parse_dcgm_diag(out.stdout)))
     except bf.BurnInParseError as exc:
         conclude([failed("dcgm_diag", f"exit status {out.rc}: {exc}")])
+
+
+@pytest.mark.burn_in
+def test_all_reduce_bw(host: Any, node_vars: Vars, conclude: Conclude) -> None:
+    """nccl-tests all_reduce_perf over all the node's GPUs (1-8 GiB), its mean bus bandwidth against
+    the platform's floor (nvidia_host_expected_all_reduce_gbytes_per_s, from the catalog)."""
+    gpu = gpu_expectations(node_vars)
+    expected = burnin_expectations(node_vars)
+    if gpu.count == 0:
+        result = ProbeResult(0, "")
+    else:
+        result = collect(host, {"all_reduce": pf.all_reduce_command(expected.all_reduce_perf, gpu.count)})["all_reduce"]
+    conclude(all_reduce_findings_from(result, gpu, expected))

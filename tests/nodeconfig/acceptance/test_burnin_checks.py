@@ -48,7 +48,7 @@ def gpu_outputs(**override: ProbeResult) -> dict[str, ProbeResult]:
 
 def hca_outputs(**override: ProbeResult) -> dict[str, ProbeResult]:
     return {"hca": ok((IB / "hca-healthy.out").read_text()), "counters": ok((IB / "counters-healthy.out").read_text()),
-            **override}
+            "sm": ok((IB / "sm-healthy.out").read_text()), **override}
 
 
 def test_nvlink_status_parses_per_gpu_links():
@@ -147,7 +147,8 @@ def test_hca_checks_on_the_fabric_ports():
     expected = IbExpectations(port_count=8)
     assert all(f.ok for f in hca_burnin_findings(hca_outputs(), expected, H100, FABRIC))
     findings = hca_burnin_findings(hca_outputs(hca=ok((IB / "hca-degraded.out").read_text()),
-                                               counters=ok((IB / "counters-degraded.out").read_text())),
+                                               counters=ok((IB / "counters-degraded.out").read_text()),
+                                               sm=ok((IB / "sm-no-sm.out").read_text())),
                                    expected, BurnInExpectations(hca_pcie_gen=5, hca_firmware="28.39.1002"), FABRIC)
     assert {f.check for f in findings if not f.ok} == set(IB_CHECKS)
     only_two = hca_burnin_findings(hca_outputs(hca=ok((IB / "hca-degraded.out").read_text())), expected,

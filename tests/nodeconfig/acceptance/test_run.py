@@ -155,6 +155,18 @@ def test_burn_in_tier_runs_only_when_asked(tmp_path: Path, monkeypatch: pytest.M
     quick = verify_local(node, roles=["nvidia_host"])
     assert [r.check for r in quick.rows] == GPU_MODULE  # the read-only checks, without the tier
     full = verify_local(node, roles=["nvidia_host"], burn_in=True)
-    assert [r.check for r in full.rows] == [*GPU_MODULE, "dcgm_diag"]
+    assert [r.check for r in full.rows] == [*GPU_MODULE, "dcgm_diag", "all_reduce_bw"]
     (diag,) = [r for r in full.rows if r.check == "dcgm_diag"]
     assert diag.status == "failed" and diag.message == "Hardware/GPU Memory GPU 3: Error using CUDA API cudaMalloc (2) [GPU 3]"
+    # No nccl-tests on this machine, in operator mode (the role's default): pending, saying where it runs.
+    (nccl,) = [r for r in full.rows if r.check == "all_reduce_bw"]
+    assert nccl.status == "pending" and "run all_reduce_perf in a pod with the GPUs" in nccl.message
+    # The site's build, named by the inventory: run through the real probe, judged against the floor.
+    slow = Path(__file__).resolve().parents[2] / "fixtures" / "gpu" / "burnin" / "all-reduce-slow.txt"
+    (bin_dir / "all_reduce_perf").write_text(f"#!/bin/sh\n[ \"$*\" = '-b 1G -e 8G -f 2 -g 8' ] || exit 64\ncat {slow}\n")
+    (bin_dir / "all_reduce_perf").chmod(0o755)
+    node.write_text(yaml.safe_dump({"group_names": ["gpu", "su01"], "nvidia_host_expected_gpu_count": 8,
+                                    "nvidia_host_burnin_all_reduce_perf": str(bin_dir / "all_reduce_perf"),
+                                    "nvidia_host_expected_all_reduce_gbytes_per_s": 360}))
+    (nccl,) = [r for r in verify_local(node, roles=["nvidia_host"], burn_in=True).rows if r.check == "all_reduce_bw"]
+    assert (nccl.status, nccl.message) == ("failed", "Avg bus bandwidth 292.973 GB/s, the platform expects at least 360 GB/s")
