@@ -189,7 +189,8 @@ def _stack_site_ca(ref: str) -> Pem:
         raise InputError([Problem(str(path), None, f"config.{SITE_CA_KEY}",
                                   "the CA key is stored in plain text: remove it and set it again with "
                                   f"`pulumi config set --secret -s {stack} {SITE_CA_KEY} < ca.key`")])
-    site_ca = Pem(found[SITE_CA_CERT][0], key)
+    # `pulumi config set KEY < file` keeps the value without its last newline; files of PEMs end with one.
+    site_ca = Pem(found[SITE_CA_CERT][0].strip() + "\n", key.strip() + "\n")
     problem = ca_problem(site_ca)
     if problem is not None:
         raise InputError([Problem(str(path), None, f"config.{SITE_CA_CERT}", problem)])

@@ -115,8 +115,10 @@ def test_a_greenfield_cluster_is_signed_by_the_site_ca_in_the_stacks_secrets(tmp
     group = target.inventory["all"]["vars"]
     assert group["kubernetes_control_plane_ca_cert"] == ca.cert == group["kubernetes_node_ca_cert"]
     assert target.secret_vars["kubernetes_control_plane_ca_key"] == ca.key
-    [member] = target.secret_vars["sovereign_cluster_certificates"].values()
-    assert issued_by(member["apiserver"]["cert"], ca) and issued_by(member["admin"]["cert"], ca)
+    members = target.secret_vars["sovereign_cluster_certificates"]
+    assert set(members) == set(target.inventory["all"]["children"]["management"]["hosts"])
+    for pairs in members.values():
+        assert issued_by(pairs["apiserver"]["cert"], ca) and issued_by(pairs["admin"]["cert"], ca)
     assert ca.key not in json.dumps(target.inventory), "the CA key is in the inventory"
     record = target.state_dir / "cluster-secrets.json"
     assert record.stat().st_mode & 0o077 == 0, oct(record.stat().st_mode)
