@@ -193,6 +193,35 @@ def _clear_stale_locks(stack: str) -> list[str]:
     return removed
 
 
+def _repair_checkpoint(stack: str) -> list[str]:
+    """Undo what a run killed while it saved the stack's state can leave in the file backend, which
+    fails every later run with "failed to load checkpoint": a truncated attributes sidecar (the blob
+    store writes `<stack>.json.attrs` after renaming the data in, not atomically; without the file it
+    reads no attributes), or a checkpoint that is no JSON any more (the engine's own copy of the
+    previous one, `<stack>.json.bak`, takes its place). Only called once no live run holds the stack."""
+    root = backend_dir() / ".pulumi" / "stacks"
+    repaired: list[str] = []
+    for checkpoint in sorted(root.glob(f"*/{stack}.json")) if root.is_dir() else []:
+        for attrs in (checkpoint.with_name(checkpoint.name + ".attrs"), checkpoint.with_name(checkpoint.name + ".bak.attrs")):
+            if attrs.is_file() and not _parses(attrs):
+                attrs.unlink()
+                repaired.append(f"truncated {attrs.name} of a crashed run (removed)")
+        backup = checkpoint.with_name(checkpoint.name + ".bak")
+        if not _parses(checkpoint) and backup.is_file() and _parses(backup):
+            checkpoint.with_name(checkpoint.name + ".attrs").unlink(missing_ok=True)
+            os.replace(backup, checkpoint)
+            repaired.append(f"unreadable {checkpoint.name} of a crashed run (the previous checkpoint restored)")
+    return repaired
+
+
+def _parses(path: Path) -> bool:
+    try:
+        json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def _running(pid: int) -> bool:
     """A live process (a zombie is a run that has already died)."""
     try:
@@ -227,6 +256,7 @@ def run(
     if allow_unapproved:
         env["SOVEREIGN_ALLOW_UNAPPROVED"] = "1"  # read by stacks.program.approval_gate
     recovered = _clear_stale_locks(stack_name)
+    recovered += _repair_checkpoint(stack_name)
     stack = _stack(stack_name, env)
     started = time.monotonic()
 
