@@ -12,8 +12,13 @@ import json
 import os
 import re
 import subprocess
+import threading
+import time
 import tomllib
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -304,3 +309,85 @@ def test_reboots_one_node_at_a_time_after_the_handlers(lab: NodeLab, tmp_path: P
         assert sh(lab, "cat /proc/sys/kernel/random/boot_id", name) != boots[name], f"{name} did not reboot"
         assert sh(lab, "cat /root/handler-boot-id", name) == boots[name], f"{name}: the handler ran after the reboot"
         assert sh(lab, "test -e /run/reboot-required && echo pending || echo cleared", name).strip() == "cleared"
+
+
+class StallingMirror(ThreadingHTTPServer):
+    """The lab's apt cache behind a proxy that answers the first InRelease with its headers and a
+    few bytes, then holds the connection open: the half-sent answer that once left a lab node's apt
+    waiting for twelve minutes."""
+
+    daemon_threads = True
+
+    def __init__(self, host: str, upstream: str) -> None:
+        self.upstream, self.stalled, self.release = upstream, 0, threading.Event()
+        super().__init__((host, 0), _MirrorHandler)
+
+
+class _MirrorHandler(BaseHTTPRequestHandler):
+    server: StallingMirror
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        try:
+            with urllib.request.urlopen(self.server.upstream + self.path, timeout=60) as answer:
+                status, body = answer.status, answer.read()
+        except urllib.error.HTTPError as exc:
+            status, body = exc.code, b""
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.path.endswith("/InRelease") and status == 200 and not self.server.stalled:
+            self.server.stalled += 1
+            self.wfile.write(body[:200])
+            self.wfile.flush()
+            self.server.release.wait(600)
+            self.close_connection = True
+            return
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+STALL_PLAY = """
+- hosts: NODE
+  tasks:
+    - ansible.builtin.include_role: {name: baseline, tasks_from: os.yml}
+    - ansible.builtin.include_role: {name: baseline, tasks_from: sources.yml}
+      vars:
+        baseline_apt_mirrors: MIRRORS
+        baseline_apt_refresh_timeout: 20
+    - ansible.builtin.debug: {var: __baseline_apt_update.attempts}
+"""
+
+
+def test_a_mirror_that_holds_a_half_sent_answer_is_abandoned_and_retried(lab: NodeLab, tmp_path: Path) -> None:
+    """The index refresh through a mirror that stalls mid-answer: the attempt is killed on the node
+    past baseline_apt_refresh_timeout, the retry fetches again and succeeds, and no apt is left
+    running. (Last in this module: the node's sources point at the proxy afterwards.)"""
+    spec = lab.spec()
+    assert spec is not None
+    name = node_names(lab)[-1]
+    mirror = StallingMirror(spec.gateway, f"http://{spec.gateway}:3142")
+    serving = threading.Thread(target=mirror.serve_forever, daemon=True)
+    serving.start()
+    try:
+        mirrors = {k: v.replace(":3142/", f":{mirror.server_address[1]}/") for k, v in lab_apt_mirrors(spec.gateway).items()}
+        (tmp_path / "stall.yml").write_text(STALL_PLAY.replace("NODE", name).replace("MIRRORS", json.dumps(mirrors)))
+        started = time.monotonic()
+        out = subprocess.run(
+            [tool("ansible-playbook"), "-i", str(spec.inventory), str(tmp_path / "stall.yml")],
+            env=tool_env(), capture_output=True, text=True, timeout=600, check=False,
+        )
+        seconds = time.monotonic() - started
+    finally:
+        mirror.release.set()
+        mirror.shutdown()
+        mirror.server_close()
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    assert mirror.stalled == 1
+    assert "FAILED - RETRYING" in out.stdout and "Refresh the package index from the mirrors" in out.stdout
+    assert '"__baseline_apt_update.attempts": 2' in out.stdout, out.stdout[-3000:]
+    assert seconds < 300, seconds  # the stalled attempt ended at its limit, not the mirror's whim
+    assert sh(lab, "pgrep -a -x http || true", name).strip() == ""  # apt's http method
+    assert f":{mirror.server_address[1]}/" in sh(lab, "cat /etc/apt/sources.list.d/*.sources", name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,19 @@ def test_an_installed_pulumi_of_another_version_is_not_used(empty_cache, tmp_pat
     tool.chmod(0o755)
     monkeypatch.setenv("PATH", f"{install_dir}{os.pathsep}{os.environ['PATH']}")
     assert build.adopt_installed_pulumi(pins.tools_dir()) is False
+
+
+def test_builds_link_stripped_and_keep_their_version_stamp(tmp_path):
+    """A real `go build` through the Builder: -s -w joins the step's own -ldflags (the -X version
+    stamp still lands) and the binary has no symbol table (`go tool nm` finds none)."""
+    work = tmp_path / "hello"
+    work.mkdir()
+    (work / "go.mod").write_text("module local/hello\ngo 1.24\n")
+    (work / "main.go").write_text('package main\nimport "fmt"\nvar Version = "unset"\nfunc main() { fmt.Print(Version) }\n')
+    log = tmp_path / "build.log"
+    builder = build.Builder(tmp_path, log)
+    builder.go("build", "-ldflags", "-X main.Version=v9", "-o", str(tmp_path / "hello-bin"), ".", cwd=work)
+    assert "-ldflags -s -w -X main.Version=v9" in log.read_text()
+    assert subprocess.run([str(tmp_path / "hello-bin")], capture_output=True, text=True, check=True).stdout == "v9"
+    nm = subprocess.run(["go", "tool", "nm", str(tmp_path / "hello-bin")], capture_output=True, text=True, check=False)
+    assert "no symbols" in nm.stderr + nm.stdout
