@@ -274,16 +274,16 @@ def _promtool(b: Builder) -> None:
 
 STEPS: tuple[Step, ...] = (
     Step("pulumi", ("bin/pulumi", "bin/pulumi-language-python-exec", "bin/pulumi-resource-pulumi-python"),
-         "about 4.5 min", _pulumi_cli),
+         "about 7 min", _pulumi_cli),
     Step("pulumi-language-python", ("bin/pulumi-language-python",), "about 20 s", _language_host),
-    Step("pulumi-resource-kubernetes", ("plugins/pulumi-resource-kubernetes",), "about 6 min", _kubernetes_plugin),
+    Step("pulumi-resource-kubernetes", ("plugins/pulumi-resource-kubernetes",), "about 12 min", _kubernetes_plugin),
     Step("kube-binaries", ("bin/kube-apiserver", "bin/kube-controller-manager", "bin/kube-scheduler"),
-         "about 4 min", _kube_binaries),
+         "about 7.5 min", _kube_binaries),
     Step("etcd", ("bin/etcd",), "about 20 s", _etcd),
-    Step("kwok", ("bin/kwok", "share/kwok-stages.yaml"), "about 1.5 min", _kwok),
+    Step("kwok", ("bin/kwok", "share/kwok-stages.yaml"), "about 2 min", _kwok),
     Step("kube-node", ("bin/kubelet", "bin/kube-proxy"), "about 4 min", _kube_node_binaries),
     Step("pause", ("bin/pause",), "about 5 s", _pause),
-    Step("promtool", ("bin/promtool",), "about 8 min", _promtool),
+    Step("promtool", ("bin/promtool",), "about 6.5 min", _promtool),
 )
 
 
