@@ -93,6 +93,7 @@ def run(count: int, wave: int) -> dict[str, object]:
         settings = json.loads(settings_file.read_text())
         load_at_start = os.getloadavg()
         base = floor(settings, planned.sites[0], count, BmcSettings.pools)
+        print(json.dumps({"servers": count, "floor": base}), file=sys.stderr, flush=True)  # before the long `up`
         started = time.monotonic()
         result = subprocess.run([sys.executable, "-m", "cli", "up", STACK, "--lab", name, "--allow-unapproved", "--json"],
                                 env=env, cwd=ROOT, capture_output=True, text=True, check=False)
