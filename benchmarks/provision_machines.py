@@ -8,8 +8,11 @@ media, boot override, power on and the wait for it) — for every server, straig
 threads as the engine's provider pools run, without the engine; the servers are then put back
 (off, ejected). Then `sovereign up` of ke-staging with the lab's BMC settings, timed: the same
 work plus the engine's (program, state, gRPC, each server's seed ISO). The emulator's power delays
-(1–11 s) are in both. Targets (issue 13): engine overhead ≤ 2× the floor; 1,000 servers in under
-10 minutes. Prints one JSON document per N, with the load average.
+(1–11 s) are in both. With the floor it prints the emulator's own cost, read from its request log
+and its process's CPU time: requests and CPU seconds per server. The emulator is one Python process
+for all servers, so that CPU bounds how fast any client can provision here. Targets (issue 13):
+engine overhead ≤ 2× the floor; 1,000 servers in under 10 minutes. Prints one JSON document per N,
+with the load average.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -31,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lab import paths  # noqa: E402
-from lab.bmc import site_bmcs_down, site_bmcs_up  # noqa: E402
+from lab.bmc import BmcLab, site_bmcs_down, site_bmcs_up  # noqa: E402
 from stacks.bmc_config import BmcSettings  # noqa: E402
 from stacks.design.bmc_plan import BmcServer, bmc_servers  # noqa: E402
 from stacks.design.catalog import PLATFORMS  # noqa: E402
@@ -40,9 +44,26 @@ from stacks.design.sizing import SiteDesign  # noqa: E402
 from stacks.providers import redfish_machine as provider  # noqa: E402
 
 STACK = "ke-staging"
+_REQUEST = re.compile(r"\b(?:GET|POST|PATCH|PUT|DELETE) /redfish/")
 
 
-def floor(settings: dict[str, Any], site: SiteDesign, count: int, pools: int) -> dict[str, Any]:
+class Emulator:
+    """The emulator's own cost: requests it logged and CPU seconds its process spent. It is one
+    Python process for every server of the lab, so its CPU per server bounds the floor."""
+
+    def __init__(self, lab_dir: Path):
+        self.daemon = BmcLab(lab_dir).daemon
+
+    def requests(self) -> int:
+        return len(_REQUEST.findall(self.daemon.log.read_text(errors="replace")))
+
+    def cpu_s(self) -> float:
+        pid = self.daemon.pid()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def floor(settings: dict[str, Any], site: SiteDesign, count: int, pools: int, emulator: Emulator) -> dict[str, Any]:
     """Seconds per server of the provider's own create for every server, without the engine."""
     servers = bmc_servers(site, settings["url"], settings["system"], count)
     threads = max(1, min(pools, len({s.rack for s in servers}))) * 4  # as stacks.components.machines
@@ -65,10 +86,11 @@ def floor(settings: dict[str, Any], site: SiteDesign, count: int, pools: int) ->
         except provider.BmcError as exc:  # fails alone, as in the engine's run
             return str(exc)
 
-    started = time.monotonic()
+    requests, cpu, started = emulator.requests(), emulator.cpu_s(), time.monotonic()
     with ThreadPoolExecutor(threads) as pool:
         failed = [reason for reason in pool.map(provision, servers) if reason]
     seconds = time.monotonic() - started
+    requests, cpu = emulator.requests() - requests, emulator.cpu_s() - cpu
     def put_back(server: BmcServer) -> None:
         try:
             provider.RedfishMachineProvider().delete("", props(server))
@@ -78,6 +100,9 @@ def floor(settings: dict[str, Any], site: SiteDesign, count: int, pools: int) ->
     with ThreadPoolExecutor(threads) as pool:  # back to off and ejected for the engine's run
         list(pool.map(put_back, servers))
     return {"seconds": seconds, "per_server_s": seconds / len(servers), "threads": threads,
+            "emulator_requests_per_server": round(requests / len(servers), 1),
+            "emulator_ms_per_request": round(cpu / max(requests, 1) * 1000, 1),
+            "emulator_cpu_s_per_server": round(cpu / len(servers), 3),
             "failed": len(failed), "first_failure": failed[0] if failed else None}
 
 
@@ -92,7 +117,7 @@ def run(count: int, wave: int) -> dict[str, object]:
         settings_file = site_bmcs_up(lab_dir, planned.sites[0], count, deadline_s=300, wave=wave)
         settings = json.loads(settings_file.read_text())
         load_at_start = os.getloadavg()
-        base = floor(settings, planned.sites[0], count, BmcSettings.pools)
+        base = floor(settings, planned.sites[0], count, BmcSettings.pools, Emulator(lab_dir))
         print(json.dumps({"servers": count, "floor": base}), file=sys.stderr, flush=True)  # before the long `up`
         started = time.monotonic()
         result = subprocess.run([sys.executable, "-m", "cli", "up", STACK, "--lab", name, "--allow-unapproved", "--json"],
@@ -110,6 +135,9 @@ def run(count: int, wave: int) -> dict[str, object]:
             "floor_s_per_server": round(base["per_server_s"], 3),
             "floor_s": round(base["seconds"], 1), "threads": base["threads"],
             "floor_failed": base["failed"], "floor_first_failure": base["first_failure"],
+            "emulator_requests_per_server": base["emulator_requests_per_server"],
+            "emulator_ms_per_request": base["emulator_ms_per_request"],
+            "emulator_cpu_s_per_server": base["emulator_cpu_s_per_server"],
             "overhead_vs_floor": round(per_server / base["per_server_s"], 2),
             "powered_on": doc.get("outputs", {}).get("machines", {}).get("powered_on"),
             "load_average": [load_at_start, os.getloadavg()],
