@@ -1,6 +1,6 @@
 """Provision N emulated servers with the real engine; servers per minute and overhead vs the floor.
 
-    .venv/bin/python benchmarks/provision_machines.py [--servers 100 1000] [--wave 8]
+    .venv/bin/python benchmarks/provision_machines.py [--servers 100 1000] [--wave 8] [--pools 8]
 
 For each N: a fresh lab with N BMCs on sushy-tools' emulator (lab.bmc). The floor first: exactly
 the work a provisioning does at the BMC — the provider's own create (session, inventory, both
@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from lab import paths  # noqa: E402
 from lab.bmc import BmcLab, site_bmcs_down, site_bmcs_up  # noqa: E402
 from stacks.bmc_config import BmcSettings  # noqa: E402
+from stacks.design import atomic  # noqa: E402
 from stacks.design.bmc_plan import BmcServer, bmc_servers  # noqa: E402
 from stacks.design.catalog import PLATFORMS  # noqa: E402
 from stacks.design.loader import load_and_design  # noqa: E402
@@ -63,9 +64,10 @@ class Emulator:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def floor(settings: dict[str, Any], site: SiteDesign, count: int, pools: int, emulator: Emulator) -> dict[str, Any]:
+def floor(settings: dict[str, Any], site: SiteDesign, count: int, emulator: Emulator) -> dict[str, Any]:
     """Seconds per server of the provider's own create for every server, without the engine."""
     servers = bmc_servers(site, settings["url"], settings["system"], count)
+    pools = int(settings.get("pools", BmcSettings.pools))
     threads = max(1, min(pools, len({s.rack for s in servers}))) * 4  # as stacks.components.machines
     password = Path(settings["password_file"]).read_text().strip()
     ca_pem = Path(settings["ca_file"]).read_text()
@@ -106,7 +108,7 @@ def floor(settings: dict[str, Any], site: SiteDesign, count: int, pools: int, em
             "failed": len(failed), "first_failure": failed[0] if failed else None}
 
 
-def run(count: int, wave: int) -> dict[str, object]:
+def run(count: int, wave: int, pools: int) -> dict[str, object]:
     state = Path(tempfile.mkdtemp(prefix="sovbench-", dir="/tmp"))
     name = f"p{secrets.token_hex(3)}"
     lab_dir = paths.lab_dir(name, state)
@@ -115,9 +117,10 @@ def run(count: int, wave: int) -> dict[str, object]:
     _, planned = load_and_design(STACK)
     try:
         settings_file = site_bmcs_up(lab_dir, planned.sites[0], count, deadline_s=300, wave=wave)
-        settings = json.loads(settings_file.read_text())
+        settings = {**json.loads(settings_file.read_text()), "pools": pools}
+        atomic.write_file(settings_file, json.dumps(settings))
         load_at_start = os.getloadavg()
-        base = floor(settings, planned.sites[0], count, BmcSettings.pools, Emulator(lab_dir))
+        base = floor(settings, planned.sites[0], count, Emulator(lab_dir))
         print(json.dumps({"servers": count, "floor": base}), file=sys.stderr, flush=True)  # before the long `up`
         started = time.monotonic()
         result = subprocess.run([sys.executable, "-m", "cli", "up", STACK, "--lab", name, "--allow-unapproved", "--json"],
@@ -128,6 +131,9 @@ def run(count: int, wave: int) -> dict[str, object]:
         if result.returncode != 0:
             return {"servers": count, "ok": False, "error": doc}
         per_server = seconds / count
+        checkpoint = next((state / "pulumi" / ".pulumi" / "stacks").rglob(f"{STACK}.json"))
+        if os.environ.get("SOVEREIGN_BENCH_KEEP"):  # a copy to read where the state's bytes go
+            shutil.copy(checkpoint, os.environ["SOVEREIGN_BENCH_KEEP"])
         return {
             "servers": count, "ok": True, "up_s": round(seconds, 1),
             "servers_per_min": round(count / seconds * 60, 1),
@@ -139,6 +145,8 @@ def run(count: int, wave: int) -> dict[str, object]:
             "emulator_ms_per_request": base["emulator_ms_per_request"],
             "emulator_cpu_s_per_server": base["emulator_cpu_s_per_server"],
             "overhead_vs_floor": round(per_server / base["per_server_s"], 2),
+            "state_kib": round(checkpoint.stat().st_size / 1024),
+            "state_bytes_per_server": round(checkpoint.stat().st_size / count),
             "powered_on": doc.get("outputs", {}).get("machines", {}).get("powered_on"),
             "load_average": [load_at_start, os.getloadavg()],
         }
@@ -151,9 +159,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--servers", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--wave", type=int, default=8)
+    parser.add_argument("--pools", type=int, default=BmcSettings.pools, help="provider processes (the stack's bmc.pools)")
     args = parser.parse_args()
     for count in args.servers:
-        print(json.dumps(run(count, args.wave)), flush=True)
+        print(json.dumps(run(count, args.wave, args.pools)), flush=True)
 
 
 if __name__ == "__main__":

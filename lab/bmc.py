@@ -71,6 +71,11 @@ class BmcLab:
     def _record(self) -> Path:
         return self.dir / "bmc.json"
 
+    @property
+    def media_dir(self) -> Path:
+        """Where the emulator keeps the images it downloaded for InsertMedia."""
+        return self.dir / "media"
+
     def exists(self) -> bool:
         return self._record.is_file()
 
@@ -99,8 +104,11 @@ class BmcLab:
         if self.daemon.pid() is not None:
             return
         config = self.dir / "emulator.conf"
+        # sushy-tools downloads every inserted image into a new temporary directory and never
+        # removes it (1,000 servers left 5.7 GB in /tmp); in the lab's directory, `down` does.
+        self.media_dir.mkdir(parents=True, exist_ok=True)
         self.daemon.start([_emulator_binary(), "--config", str(config)],
-                          env={"SUSHY_EMULATOR_CONFIG": str(config)})
+                          env={"SUSHY_EMULATOR_CONFIG": str(config), "TMPDIR": str(self.media_dir)})
         self._wait_ready(timeout)
 
     def stop(self) -> None:

@@ -9,6 +9,10 @@ thousands provisions `pools` x 4 servers at a time and never opens thousands of 
 machine depends on another: a server whose BMC fails fails alone, the engine carries on with the
 rest (`up` runs with continue-on-error) and its error, which names the server and gives the BMC's
 reason, is in the run's summary of failures.
+
+How to reach the BMCs (username, password, CA, deadline, wave) is each pool's configuration, so
+the state holds it once per pool, the password encrypted, and each server's resource holds only
+what is its own.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from dataclasses import dataclass, field
 import pulumi
 
 from stacks.design.bmc_plan import BmcServer
-from stacks.providers.redfish_machine import RedfishMachine
+from stacks.providers.redfish_machine import CONFIG_NAMESPACE, RedfishMachine
 from stacks.providers.seed_iso import SeedIso
 
 
@@ -48,7 +52,10 @@ class Machines(pulumi.ComponentResource):
         super().__init__("sovereign:machines:Machines", name, None, opts)
         machines = []
         racks = sorted({s.rack for s in args.servers})
-        pools = [pulumi.ProviderResource("pulumi-python", f"{name}-pool{i}", {}, pulumi.ResourceOptions(parent=self))
+        connection = {"username": args.username, "password": args.password, "ca_pem": args.ca_pem,
+                      "deadline_s": args.deadline_s, "wave": args.wave}
+        config = {f"{CONFIG_NAMESPACE}:{key}": value for key, value in connection.items()}
+        pools = [pulumi.ProviderResource("pulumi-python", f"{name}-pool{i}", config, pulumi.ResourceOptions(parent=self))
                  for i in range(max(1, min(args.pools, len(racks))))]
         pool_of = {rack: pools[i % len(pools)] for i, rack in enumerate(racks)}
         for server in args.servers:
@@ -59,12 +66,10 @@ class Machines(pulumi.ComponentResource):
                                              "artifacts_url": args.artifacts_url}, child)
             props = {
                 "name": server.name, "url": server.url, "system": server.system, "rack": server.rack,
-                "username": args.username, "password": args.password, "ca_pem": args.ca_pem,
                 "image_url": args.image_url, "image_sha256": args.image_sha256,
                 "seed_url": seed.url if seed else None,
                 "seed_sha256": seed.sha256 if seed else None,
-                "gpu_model": args.gpu_model, "gpus": args.gpus, "deadline_s": args.deadline_s,
-                "wave": args.wave, "generation": args.generation,
+                "gpu_model": args.gpu_model, "gpus": args.gpus, "generation": args.generation,
             }
             machines.append(RedfishMachine(server.name, props, child))
         self.summary = pulumi.Output.all(*[m.power_state for m in machines]).apply(

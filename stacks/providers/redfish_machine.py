@@ -13,9 +13,13 @@ the stack passes (a site's own CA; the lab's CA in the lab): there is no "verify
 - diff/read: ask the BMC, so a server powered off by hand or whose media was changed shows as drift
   in `preview` (diff) and in `refresh` (read).
 
-The password arrives as a Pulumi secret; it is an output of this resource only because `delete`
-needs it, and `additional_secret_outputs` keeps it encrypted in state. Error messages carry the
-server's name and the BMC's reason, never the credentials.
+How to reach the BMCs (username, password, CA, deadline, wave) is the provider's configuration, not
+each server's inputs: the `Machines` pools are explicit provider instances whose inputs carry it,
+and the engine hands it to `configure` (also for `delete`, from the state). A site's state then
+holds the password once per pool, encrypted, and not once per server; a server's inputs are what
+is its own. The local backend rewrites the whole checkpoint at every step, so bytes per server
+are time: the CA's PEM in each server's inputs and outputs alone was 1.2 KB of its 5.6. Error
+messages carry the server's name and the BMC's reason, never the credentials.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import pulumi
 from pulumi.dynamic import (
     CheckFailure,
     CheckResult,
+    ConfigureRequest,
     CreateResult,
     DiffResult,
     ReadResult,
@@ -51,6 +56,9 @@ DEFAULT_CREDENTIALS = frozenset({
 # RemovableDisk on iDRAC, 2/1 on iLO).
 CD, REMOVABLE = "cd", "removable"
 _MEDIA_TYPES = {CD: {"CD", "DVD"}, REMOVABLE: {"USBStick", "Floppy"}}
+# The provider configuration's keys: the pools' inputs (stacks.components.machines).
+CONNECTION = ("username", "password", "ca_pem", "deadline_s", "wave")
+CONFIG_NAMESPACE = "bmc"
 _SESSION_LIMIT: dict[str, threading.BoundedSemaphore] = {}
 _SESSION_LOCK = threading.Lock()
 
@@ -213,7 +221,7 @@ def _provision(props: dict[str, Any], *, reset: bool) -> dict[str, Any]:
         else:
             system.reset_system(bmc.sushy.RESET_ON)
         bmc.wait_power("On")
-        return {**props, **_observed(bmc), "inventory": inventory.to_json(), "provisioned_generation": props["generation"]}
+        return {**_observed(bmc), "inventory": inventory.to_json(), "provisioned_generation": props["generation"]}
 
 
 def _converge(props: dict[str, Any]) -> dict[str, Any]:
@@ -224,16 +232,45 @@ def _converge(props: dict[str, Any]) -> dict[str, Any]:
         if bmc.power() != "On":
             bmc.system.reset_system(bmc.sushy.RESET_ON)
             bmc.wait_power("On")
-        return {**props, **_observed(bmc)}
+        return _observed(bmc)
 
 
 _REPROVISION = ("image_url", "image_sha256", "seed_url", "seed_sha256", "generation")
+_SERVER = ("name", "url", "system", "rack", "image_url", "image_sha256", "seed_url", "seed_sha256",
+           "gpu_model", "gpus", "generation")
+
+
+def _outputs(news: dict[str, Any], observed: dict[str, Any]) -> dict[str, Any]:
+    """A server's state: its own inputs and what its BMC reported, never the connection."""
+    return {**{k: news.get(k) for k in _SERVER}, **observed}
 
 
 class RedfishMachineProvider(ResourceProvider):
+    # It captures nothing secret, and an always-secret copy of it per server is re-encrypted at
+    # every checkpoint the engine writes.
+    serialize_as_secret_always = False
+
+    # Set by `configure`, in the provider's process only. The program's instances carry no state:
+    # the SDK (3.x serialize_provider) wraps the pickler's dict writer again for every resource it
+    # pickles and never unwraps it, so pickling an instance dict walks a chain as long as the
+    # dynamic resources made so far (RecursionError at 300 servers, 600 resources).
+    connection: dict[str, Any]
+
+    def configure(self, req: ConfigureRequest) -> None:
+        self.connection = {key: req.config.get(f"{CONFIG_NAMESPACE}:{key}") for key in CONNECTION}
+
+    def _connection(self) -> dict[str, Any]:
+        return {k: v for k, v in getattr(self, "connection", {}).items() if v is not None}
+
+    def _props(self, props: dict[str, Any]) -> dict[str, Any]:
+        return {**props, **self._connection()}
+
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         failures = []
-        refused = _check_credentials(news)
+        if not self._connection().get("username"):
+            failures.append(CheckFailure("username", f"server {news.get('name')}: no BMC connection settings: a "
+                                         "RedfishMachine's provider must be one of its Machines' pools"))
+        refused = _check_credentials(self._props(news))
         if refused:
             failures.append(CheckFailure("password", refused))
         if not str(news.get("url", "")).startswith("https://"):
@@ -241,19 +278,18 @@ class RedfishMachineProvider(ResourceProvider):
         return CheckResult(news, failures)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        outs = _provision(props, reset=True)
-        return CreateResult(f"{props['url']}{props['system']}", outs)
+        outs = _provision(self._props(props), reset=True)
+        return CreateResult(f"{props['url']}{props['system']}", _outputs(props, outs))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed = [k for k in _REPROVISION if olds.get(k) != news.get(k)]
-        changed += [k for k in ("password", "username", "ca_pem", "url", "system", "gpu_model", "gpus",
-                                "deadline_s", "rack", "wave") if olds.get(k) != news.get(k)]
+        changed += [k for k in ("url", "system", "gpu_model", "gpus", "rack") if olds.get(k) != news.get(k)]
         if not changed and not any(isinstance(v, str) and v == UNKNOWN for v in news.values()):
             # Drift: what the BMC says now against what the last `up` left. A BMC that cannot be
             # asked is drift too (unknown is not "same"): `up` then tries, and fails for this
             # server alone with the BMC's reason, instead of a diff error stopping the whole run.
             try:
-                with _session(news) as bmc:
+                with _session(self._props(news)) as bmc:
                     observed = _observed(bmc)
             except BmcError as exc:
                 pulumi.log.warn(str(exc))
@@ -267,16 +303,17 @@ class RedfishMachineProvider(ResourceProvider):
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         if any(olds.get(k) != news.get(k) for k in _REPROVISION):
-            return UpdateResult(_provision(news, reset=True))
-        return UpdateResult({**olds, **_converge(news), "inventory": olds.get("inventory"),
-                             "provisioned_generation": olds.get("provisioned_generation")})
+            return UpdateResult(_outputs(news, _provision(self._props(news), reset=True)))
+        return UpdateResult(_outputs(news, {**_converge(self._props(news)), "inventory": olds.get("inventory"),
+                                            "provisioned_generation": olds.get("provisioned_generation")}))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        with _session(props) as bmc:
-            return ReadResult(id_, {**props, **_observed(bmc)})
+        with _session(self._props(props)) as bmc:
+            kept = {k: v for k, v in props.items() if k not in CONNECTION}  # a state from before the pools held them
+            return ReadResult(id_, {**kept, **_observed(bmc)})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        with _session(props) as bmc:
+        with _session(self._props(props)) as bmc:
             if bmc.power() != "Off":
                 bmc.system.reset_system(bmc.sushy.RESET_FORCE_OFF)
                 bmc.wait_power("Off")
@@ -284,8 +321,8 @@ class RedfishMachineProvider(ResourceProvider):
 
 
 class RedfishMachine(Resource):
-    """A server provisioned through its BMC. `props` are plain inputs (see the module docstring);
-    `password` must be a secret Output."""
+    """A server provisioned through its BMC. `props` are the server's own inputs (`_SERVER`); its
+    provider must be a pool configured with the connection (see the module docstring)."""
 
     power_state: pulumi.Output[str]
     media: pulumi.Output[dict[str, str]]
@@ -293,5 +330,4 @@ class RedfishMachine(Resource):
 
     def __init__(self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None = None):
         outputs = {"power_state": None, "media": None, "inventory": None, "provisioned_generation": None}
-        secret = pulumi.ResourceOptions(additional_secret_outputs=["password"])
-        super().__init__(RedfishMachineProvider(), name, {**props, **outputs}, pulumi.ResourceOptions.merge(opts, secret))
+        super().__init__(RedfishMachineProvider(), name, {**props, **outputs}, opts)

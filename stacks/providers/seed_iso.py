@@ -2,14 +2,17 @@
 xorriso, written to the site's artifact directory and served by its artifact server (a dynamic provider).
 
 The rendered files are the resource's inputs, so a change in a node's seed is a reviewable diff
-in `preview` (the changed text, property by property) and `up` repacks it. Seeds hold no secrets
-(SSH public keys only). The ISO's SHA-256 is an output: the BMC is given the URL, the checksum is
-kept to verify what was served.
+in `preview` (the changed text, property by property) and `up` repacks it. The outputs keep the
+files' digest, not a second copy of them: a seed is about 3 KB of text, and the local backend
+rewrites every byte of the state at each step of a run. Seeds hold no secrets (SSH public keys
+only). The ISO's SHA-256 is an output: the BMC is given the URL, the checksum is kept to verify
+what was served.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -48,18 +51,29 @@ def pack_seed(files: dict[str, str], target: Path) -> str:
     return digest
 
 
+def files_digest(files: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
+
+
 def _pack(props: dict[str, Any]) -> dict[str, Any]:
     name = f"{props['name']}-seed.iso"
     sha = pack_seed(props["files"], Path(props["artifacts_dir"]) / "seeds" / name)
-    return {**props, "url": f"{props['artifacts_url']}/seeds/{name}", "sha256": sha}
+    return {"name": props["name"], "artifacts_dir": props["artifacts_dir"], "artifacts_url": props["artifacts_url"],
+            "files_sha256": files_digest(props["files"]), "url": f"{props['artifacts_url']}/seeds/{name}", "sha256": sha}
 
 
 class SeedIsoProvider(ResourceProvider):
+    serialize_as_secret_always = False  # captures nothing secret (see RedfishMachineProvider)
+
     def create(self, props: dict[str, Any]) -> CreateResult:
         return CreateResult(props["name"], _pack(props))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changed = [k for k in ("files", "artifacts_dir", "artifacts_url") if olds.get(k) != news.get(k)]
+        # olds are the outputs: the digest, or the files themselves in a state from before it
+        old_files = olds.get("files_sha256") or files_digest(olds.get("files") or {})
+        changed = [k for k in ("artifacts_dir", "artifacts_url") if olds.get(k) != news.get(k)]
+        if not isinstance(news.get("files"), dict) or old_files != files_digest(news["files"]):
+            changed.append("files")
         missing = not (Path(olds.get("artifacts_dir", "/nonexistent")) / "seeds" / f"{olds.get('name')}-seed.iso").is_file()
         return DiffResult(changes=bool(changed) or missing, replaces=[], stables=["name"], delete_before_replace=False)
 

@@ -176,3 +176,31 @@ def test_machines_spread_racks_over_provider_pools(mocks):
             by_rack.setdefault(rack, set()).add(r.provider.split("::")[-2] if r.provider else "")
     assert all(len(p) == 1 for p in by_rack.values()), by_rack  # a rack stays in one process
     assert {next(iter(p)) for p in by_rack.values()} == {"s1-machines-pool0", "s1-machines-pool1"}
+
+
+def test_the_bmc_connection_is_the_pools_configuration_not_each_servers(mocks):
+    """The local backend rewrites the whole state at every step, so what every server would repeat
+    (credentials, the CA) is held once per pool; a server's inputs are its own."""
+    from stacks.components.machines import Machines, MachinesArgs
+    from stacks.design.bmc_plan import BmcServer
+
+    servers = [BmcServer(f"n1-{i}", 1, f"10.0.1.{i}", f"10.1.1.{i}", f"https://10.0.1.{i}", "/redfish/v1/Systems/1")
+               for i in range(3)]
+
+    @pulumi.runtime.test
+    def run():
+        machines = Machines("s1-machines", MachinesArgs(
+            servers=servers, username="provisioning", password=pulumi.Output.secret("s3cret-site"), ca_pem="PEM",
+            image_url="http://artifacts/os.iso", image_sha256="0" * 64, gpu_model="B200", gpus=8, deadline_s=90))
+        return machines.summary.apply(lambda s: s)
+
+    run()
+    pools = [r for r in mocks.resources if r.typ == "pulumi:providers:pulumi-python"]
+    assert len(pools) == 1
+    assert {k: pools[0].inputs[k] for k in ("bmc:username", "bmc:ca_pem", "bmc:deadline_s")} == \
+        {"bmc:username": "provisioning", "bmc:ca_pem": "PEM", "bmc:deadline_s": 90}
+    secret = pools[0].inputs["bmc:password"]  # a secret, so encrypted in state
+    rpc = pulumi.runtime.rpc
+    assert secret[rpc._special_sig_key] == rpc._special_secret_sig and secret["value"] == "s3cret-site"
+    for machine in (r for r in mocks.resources if r.typ == "pulumi-python:dynamic:Resource"):
+        assert not {"username", "password", "ca_pem", "deadline_s", "wave"} & set(machine.inputs), machine.inputs

@@ -7,11 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
+from pulumi.dynamic import Config, ConfigureRequest
 
 from stacks.design.bmc_plan import bmc_servers, system_uuid
 from stacks.design.loader import load_and_design
 from stacks.design.redfish_inventory import InventoryMismatch, check_inventory, read_inventory
-from stacks.providers.redfish_machine import RedfishMachineProvider
+from stacks.providers.redfish_machine import CONFIG_NAMESPACE, RedfishMachineProvider
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "redfish"
 
@@ -66,14 +67,27 @@ def test_bmc_addresses_come_from_the_oob_pool():
     assert lab[0].system == f"/redfish/v1/Systems/{system_uuid(servers[0].name)}"
 
 
+def configured(**connection) -> RedfishMachineProvider:
+    """The provider as a pool's process has it: configured from the pool's inputs, as the engine sends them."""
+    provider = RedfishMachineProvider()
+    raw = {f"{CONFIG_NAMESPACE}:{key}": value for key, value in connection.items()}
+    provider.configure(ConfigureRequest(Config(raw, "sovereign")))
+    return provider
+
+
 @pytest.mark.parametrize(("user", "password"), [("root", "calvin"), ("ADMIN", "ADMIN"), ("USERID", "PASSW0RD"), ("x", "")])
 def test_default_credentials_are_refused_before_any_bmc_is_touched(user, password):
-    result = RedfishMachineProvider().check({}, {"name": "s1", "url": "https://10.0.0.1", "username": user, "password": password})
+    result = configured(username=user, password=password).check({}, {"name": "s1", "url": "https://10.0.0.1"})
     assert [f.property for f in result.failures] == ["password"]
     assert "vendor default" in result.failures[0].reason and (not password or password not in result.failures[0].reason)
 
 
 def test_plain_http_bmc_is_refused():
-    props = {"name": "s1", "url": "http://10.0.0.1", "username": "ops", "password": "Xk2-long"}
-    result = RedfishMachineProvider().check({}, props)
+    result = configured(username="ops", password="Xk2-long").check({}, {"name": "s1", "url": "http://10.0.0.1"})
     assert [f.property for f in result.failures] == ["url"]
+
+
+def test_a_machine_outside_a_configured_pool_is_refused():
+    result = RedfishMachineProvider().check({}, {"name": "s1", "url": "https://10.0.0.1"})
+    assert "username" in [f.property for f in result.failures]
+    assert "one of its Machines' pools" in result.failures[0].reason

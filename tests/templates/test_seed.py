@@ -10,7 +10,7 @@ import yaml
 from nodeconfig.nodes import iter_nodes
 from stacks.design.loader import load_and_design
 from stacks.design.seed import render_seed, seed_node
-from stacks.providers.seed_iso import pack_seed
+from stacks.providers.seed_iso import SeedIsoProvider, pack_seed
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE8sLd0vbbK3vMgkbQfWq2Gk8D0zHc3v7c8j7yJmNW2k admin@ke"
 
@@ -62,3 +62,18 @@ def test_packed_as_a_nocloud_iso(seed, tmp_path):
                           check=True)
     assert "Volume Id    : cidata" in info.stdout + info.stderr
     assert {"'user-data'", "'meta-data'", "'preseed.cfg'"} <= set(info.stdout.split())
+
+
+def test_a_seeds_state_keeps_its_files_digest_and_a_changed_file_is_a_diff(seed, tmp_path):
+    """The outputs hold the digest, not a second copy of the text (the inputs keep the text, which
+    is what preview shows); a changed file is still a change, found through the digest."""
+    _, files = seed
+    provider = SeedIsoProvider()
+    props = {"name": "n1", "files": files, "artifacts_dir": str(tmp_path), "artifacts_url": "http://artifacts"}
+    outs = provider.create(props).outs
+    assert "files" not in outs and outs["url"] == "http://artifacts/seeds/n1-seed.iso"
+    assert not provider.diff("n1", outs, props).changes
+    edited = {**files, "user-data": files["user-data"] + "# one more line\n"}
+    assert provider.diff("n1", outs, {**props, "files": edited}).changes
+    legacy = {k: v for k, v in outs.items() if k != "files_sha256"} | {"files": files}  # a state from before the digest
+    assert not provider.diff("n1", legacy, props).changes
