@@ -150,23 +150,28 @@ def test_no_module_of_the_program_folder_shadows_the_standard_library():
     assert not names & set(sys.stdlib_module_names)
 
 
-def test_machines_spread_racks_over_provider_pools(mocks):
-    """One dynamic-provider process runs 4 operations at once, so the racks are spread, whole, over
-    `pools` provider instances (each its own process) and a site provisions pools x 4 at a time."""
+def provision(servers_per_rack: dict[int, int], **args) -> None:
+    """A `Machines` of that many servers per rack, under the mocks."""
     from stacks.components.machines import Machines, MachinesArgs
     from stacks.design.bmc_plan import BmcServer
 
     servers = [BmcServer(f"n{rack}-{i}", rack, f"10.0.{rack}.{i}", f"10.1.{rack}.{i}", f"https://10.0.{rack}.{i}",
-                         "/redfish/v1/Systems/1") for rack in range(1, 6) for i in range(3)]
+                         "/redfish/v1/Systems/1") for rack, count in servers_per_rack.items() for i in range(count)]
 
     @pulumi.runtime.test
     def run():
         machines = Machines("s1-machines", MachinesArgs(
-            servers=servers, username="provisioning", password=pulumi.Output.secret("s3cret-site"), ca_pem="",
-            image_url="http://artifacts/os.iso", image_sha256="0" * 64, gpu_model="B200", gpus=8, pools=2))
+            servers=servers, username="provisioning", password=pulumi.Output.secret("s3cret-site"),
+            image_url="http://artifacts/os.iso", image_sha256="0" * 64, gpu_model="B200", gpus=8, **{"ca_pem": "", **args}))
         return machines.summary.apply(lambda s: s)
 
     run()
+
+
+def test_machines_spread_racks_over_provider_pools(mocks):
+    """One dynamic-provider process runs 4 operations at once, so the racks are spread, whole, over
+    `pools` provider instances (each its own process) and a site provisions pools x 4 at a time."""
+    provision({rack: 3 for rack in range(1, 6)}, pools=2)
     pools = [r for r in mocks.resources if r.typ == "pulumi:providers:pulumi-python"]
     assert sorted(p.name for p in pools) == ["s1-machines-pool0", "s1-machines-pool1"]
     by_rack: dict[int, set[str]] = {}
@@ -181,20 +186,7 @@ def test_machines_spread_racks_over_provider_pools(mocks):
 def test_the_bmc_connection_is_the_pools_configuration_not_each_servers(mocks):
     """The local backend rewrites the whole state at every step, so what every server would repeat
     (credentials, the CA) is held once per pool; a server's inputs are its own."""
-    from stacks.components.machines import Machines, MachinesArgs
-    from stacks.design.bmc_plan import BmcServer
-
-    servers = [BmcServer(f"n1-{i}", 1, f"10.0.1.{i}", f"10.1.1.{i}", f"https://10.0.1.{i}", "/redfish/v1/Systems/1")
-               for i in range(3)]
-
-    @pulumi.runtime.test
-    def run():
-        machines = Machines("s1-machines", MachinesArgs(
-            servers=servers, username="provisioning", password=pulumi.Output.secret("s3cret-site"), ca_pem="PEM",
-            image_url="http://artifacts/os.iso", image_sha256="0" * 64, gpu_model="B200", gpus=8, deadline_s=90))
-        return machines.summary.apply(lambda s: s)
-
-    run()
+    provision({1: 3}, ca_pem="PEM", deadline_s=90)
     pools = [r for r in mocks.resources if r.typ == "pulumi:providers:pulumi-python"]
     assert len(pools) == 1
     assert {k: pools[0].inputs[k] for k in ("bmc:username", "bmc:ca_pem", "bmc:deadline_s")} == \
