@@ -196,3 +196,19 @@ def test_the_bmc_connection_is_the_pools_configuration_not_each_servers(mocks):
     assert secret[rpc._special_sig_key] == rpc._special_secret_sig and secret["value"] == "s3cret-site"
     for machine in (r for r in mocks.resources if r.typ == "pulumi-python:dynamic:Resource"):
         assert not {"username", "password", "ca_pem", "deadline_s", "wave"} & set(machine.inputs), machine.inputs
+
+
+def test_servers_are_registered_in_turn_from_each_pool_and_seeds_have_their_own_provider(mocks):
+    """The engine checks registrations one at a time through the resource's provider; a run of one
+    pool's servers would queue every other pool behind that pool's busy workers."""
+    from stacks.components.machines import round_robin
+    from stacks.design.bmc_plan import BmcServer
+
+    servers = [BmcServer(f"n{rack}-{i}", rack, "", "", "", "") for rack in (1, 2, 3) for i in range(3)]
+    order = round_robin(servers, lambda s: s.rack % 2)  # racks 1 and 3 in one pool, rack 2 in the other
+    assert [s.name for s in order] == ["n2-0", "n1-0", "n2-1", "n1-1", "n2-2", "n1-2", "n3-0", "n3-1", "n3-2"]
+    provision({rack: 3 for rack in range(1, 5)}, pools=2, artifacts_dir="/srv/artifacts",
+              artifacts_url="http://artifacts", seeds={f"n{rack}-{i}": {"user-data": "#cloud-config\n"}
+                                                       for rack in range(1, 5) for i in range(3)})
+    seeds = {r.provider.split("::")[-2] for r in mocks.resources if r.name.endswith("-seed")}
+    assert seeds == {"s1-machines-seeds"}
