@@ -128,8 +128,11 @@ def run(count: int, wave: int, pools: int) -> dict[str, object]:
         seconds = time.monotonic() - started
         out = result.stdout
         doc: dict[str, Any] = json.loads(out) if out.strip().startswith("{") else {"raw": out[-2000:]}
-        if result.returncode != 0:
-            return {"servers": count, "ok": False, "error": doc}
+        if result.returncode != 0:  # servers whose BMC failed fail alone; the time still counts
+            problems = doc.get("problems") or []
+            return {"servers": count, "ok": False, "up_s": round(seconds, 1), "floor_s": round(base["seconds"], 1),
+                    "floor_failed": base["failed"], "problems": len(problems),
+                    "first_problem": problems[0] if problems else doc}
         per_server = seconds / count
         checkpoint = next((state / "pulumi" / ".pulumi" / "stacks").rglob(f"{STACK}.json"))
         if os.environ.get("SOVEREIGN_BENCH_KEEP"):  # a copy to read where the state's bytes go
