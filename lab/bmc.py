@@ -105,7 +105,7 @@ class BmcLab:
             return
         config = self.dir / "emulator.conf"
         # sushy-tools downloads every inserted image into a new temporary directory and never
-        # removes it (1,000 servers left 5.7 GB in /tmp); in the lab's directory, `down` does.
+        # removes it (earlier runs left 3,367 of them in /tmp); in the lab's directory, `down` does.
         self.media_dir.mkdir(parents=True, exist_ok=True)
         self.daemon.start([_emulator_binary(), "--config", str(config)],
                           env={"SUSHY_EMULATOR_CONFIG": str(config), "TMPDIR": str(self.media_dir)})

@@ -18,8 +18,8 @@ each server's inputs: the `Machines` pools are explicit provider instances whose
 and the engine hands it to `configure` (also for `delete`, from the state). A site's state then
 holds the password once per pool, encrypted, and not once per server; a server's inputs are what
 is its own. The local backend rewrites the whole checkpoint at every step, so bytes per server
-are time: the CA's PEM in each server's inputs and outputs alone was 1.2 KB of its 5.6. Error
-messages carry the server's name and the BMC's reason, never the credentials.
+are engine work at every step: the CA's PEM in each server's inputs and outputs alone was 1.2 KB
+of its 5.6. Error messages carry the server's name and the BMC's reason, never the credentials.
 """
 
 from __future__ import annotations
