@@ -45,7 +45,7 @@ from stacks.design.sizing import SiteDesign  # noqa: E402
 from stacks.providers import redfish_machine as provider  # noqa: E402
 
 STACK = "ke-staging"
-_REQUEST = re.compile(r"\b(?:GET|POST|PATCH|PUT|DELETE) /redfish/")
+_REQUEST = re.compile(r"(?:GET|POST|PATCH|PUT|DELETE) /redfish/")  # some lines are wrapped in colour codes
 
 
 class Emulator:
@@ -83,7 +83,7 @@ def floor(settings: dict[str, Any], site: SiteDesign, count: int, emulator: Emul
 
     def provision(server: BmcServer) -> str | None:
         try:
-            provider._provision(props(server), reset=True)
+            provider._provision(props(server))
             return None
         except provider.BmcError as exc:  # fails alone, as in the engine's run
             return str(exc)

@@ -9,7 +9,7 @@ from stacks.components.machines import Machines, MachinesArgs
 from stacks.design.bmc_plan import bmc_servers
 from stacks.design.catalog import PLATFORMS
 from stacks.design.partnership import Partnership
-from stacks.design.seed import render_seed, seed_node
+from stacks.design.seed import seed_context, seed_node
 from stacks.design.sizing import SiteDesign
 
 
@@ -20,7 +20,7 @@ def build_machines(partnership: Partnership, site: SiteDesign, bmc: BmcSettings)
         callback = f"{bmc.artifacts_url}/callback"
         for server in servers:
             node = seed_node(site, server.name, server.data_ip)
-            seeds[server.name] = render_seed(partnership, node, list(bmc.admin_keys), callback)
+            seeds[server.name] = seed_context(partnership, node, list(bmc.admin_keys), callback)
     machines = Machines(
         f"{site.site}-machines",
         MachinesArgs(

@@ -23,6 +23,7 @@ from stacks.design.partnership import Partnership
 from stacks.design.sizing import SizingErrors, design
 from stacks.design.summary import plan_summary, site_summary
 from stacks.platform_layer import ChartSettings, build_platform
+from stacks.registration_trace import keep_project_frames
 
 OUTPUTS = ("country", "mode", "totals", "funding", "sites", "fabrics", "clusters", "platform")
 ALLOW_UNAPPROVED_ENV = "SOVEREIGN_ALLOW_UNAPPROVED"
@@ -133,6 +134,7 @@ def approval_gate(stack: str, partnership: Partnership, config: pulumi.Config) -
 
 def main() -> None:
     """The program the engine runs: read the stack's partnership, check its approval, build every layer."""
+    keep_project_frames()  # before the first registration: the state's bytes per resource
     stack = pulumi.get_stack()
     config = pulumi.Config("sovereign")
     try:

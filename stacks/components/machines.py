@@ -26,10 +26,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 
 from stacks.design.bmc_plan import BmcServer
+from stacks.design.seed import templates_digest
 from stacks.providers.redfish_machine import CONFIG_NAMESPACE, RedfishMachine
 from stacks.providers.seed_iso import SeedIso
 
@@ -48,7 +50,7 @@ class MachinesArgs:
     wave: int = 8
     pools: int = 8  # provider processes: at most pools x 4 BMC operations at once
     generation: int = 0
-    seeds: dict[str, dict[str, str]] = field(default_factory=dict)  # server -> rendered seed files
+    seeds: dict[str, dict[str, Any]] = field(default_factory=dict)  # server -> its seed's context (design.seed)
     artifacts_dir: str | None = None  # where seed ISOs are written, and the URL serving it
     artifacts_url: str | None = None
 
@@ -76,14 +78,15 @@ class Machines(pulumi.ComponentResource):
                  for i in range(max(1, min(args.pools, len(racks))))]
         pool_of = {rack: i % len(pools) for i, rack in enumerate(racks)}
         seeds = None
+        templates = templates_digest()
         if args.seeds and args.artifacts_dir and args.artifacts_url:
             seeds = pulumi.ProviderResource("pulumi-python", f"{name}-seeds", {}, pulumi.ResourceOptions(parent=self))
         for server in round_robin(args.servers, lambda s: pool_of[s.rack]):
             child = pulumi.ResourceOptions(parent=self, provider=pools[pool_of[server.rack]])
             seed = None
             if seeds and server.name in args.seeds:
-                seed = SeedIso(server.name, {"files": args.seeds[server.name], "artifacts_dir": args.artifacts_dir,
-                                             "artifacts_url": args.artifacts_url},
+                seed = SeedIso(server.name, {"seed": args.seeds[server.name], "templates_sha256": templates,
+                                             "artifacts_dir": args.artifacts_dir, "artifacts_url": args.artifacts_url},
                                pulumi.ResourceOptions(parent=self, provider=seeds))
             props = {
                 "name": server.name, "url": server.url, "system": server.system, "rack": server.rack,

@@ -4,9 +4,9 @@ All Redfish traffic goes through the `sushy` client. TLS is always verified, aga
 the stack passes (a site's own CA; the lab's CA in the lab): there is no "verify=False" path.
 
 - create: refuse known default credentials; read the inventory and check it against the design's
-  platform; insert the install media (and the node's seed ISO, when there is one); set a one-time
-  boot override to the virtual CD; power on (or reset a running server); wait for the power state
-  with backoff and an overall deadline.
+  platform; insert the install media (and the node's seed ISO, when there is one); power a running
+  server off and wait for it; set a one-time boot override to the virtual CD; power on; wait for
+  the power state with backoff and an overall deadline.
 - update: re-provision only when the install media or the generation counter changes; otherwise
   converge what drifted (power, media) without a reset.
 - delete: power off and eject.
@@ -107,6 +107,15 @@ class _Bmc:
         except Exception as exc:
             self.close()
             raise self.error("cannot connect", exc) from None
+        # Read once per session: every request costs the BMC (the lab's emulator is one process
+        # for the whole site, so requests per server bound how fast any client provisions), and
+        # sushy's forced refresh of the system re-reads every device under it.
+        self._devices: list[Any] | None = None
+        self._media_changed = False
+
+    def get(self, path: str) -> dict[str, Any]:
+        document: dict[str, Any] = self.root._conn.get(path=path).json()
+        return document
 
     def error(self, what: str, exc: BaseException) -> BmcError:
         reason = str(exc).replace(self.props.get("password") or "\0", "***")
@@ -126,15 +135,22 @@ class _Bmc:
         self._ca.close()
 
     def media(self) -> dict[str, str]:
-        """Inserted image per device, from the system's VirtualMedia (Redfish 1.13+, OpenBMC) or
-        else the manager's (iDRAC, iLO, XClarity)."""
-        return {v.identity: (v.image or "") for v in self._media_devices() if v.inserted}
+        """Inserted image per device as the BMC reports it, from the system's VirtualMedia
+        (Redfish 1.13+, OpenBMC) or else the manager's (iDRAC, iLO, XClarity)."""
+        devices = self._media_devices()
+        if self._media_changed:  # read back what this session inserted or ejected
+            for device in devices:
+                device.refresh(force=True)
+            self._media_changed = False
+        return {v.identity: (v.image or "") for v in devices if v.inserted}
 
     def _media_devices(self) -> list[Any]:
-        try:
-            return list(self.system.virtual_media.get_members())
-        except self.sushy.exceptions.MissingAttributeError:
-            return list(self.system.managers[0].virtual_media.get_members())
+        if self._devices is None:
+            try:
+                self._devices = list(self.system.virtual_media.get_members())
+            except self.sushy.exceptions.MissingAttributeError:
+                self._devices = list(self.system.managers[0].virtual_media.get_members())
+        return self._devices
 
     def insert(self, kind: str, url: str) -> None:
         for media in self._media_devices():
@@ -146,6 +162,7 @@ class _Bmc:
             if media.inserted:
                 media.eject_media()
             media.insert_media(url, inserted=True, write_protected=True)
+            self._media_changed = True
             return
         raise BmcError(f"server {self.name}: the BMC has no virtual media device for {kind} media "
                        f"({'/'.join(sorted(_MEDIA_TYPES[kind]))})")
@@ -154,26 +171,32 @@ class _Bmc:
         for media in self._media_devices():
             if media.inserted:
                 media.eject_media()
+                self._media_changed = True
+
+    def power_at_connect(self) -> str:
+        """The power state in the system document read when the session opened."""
+        state = self.system.power_state
+        return str(getattr(state, "value", state)) if state else "Unknown"
 
     def power(self) -> str:
-        self.system.refresh(force=True)
-        return str(self.system.power_state.value) if self.system.power_state else "Unknown"
+        """The power state now: the system document alone, not the devices under it."""
+        return str(self.get(self.system.path).get("PowerState") or "Unknown")
 
     def wait_power(self, state: str) -> str:
-        """Poll with backoff until the power state is reached or the deadline passes (BMCs apply
-        power changes seconds later; some take minutes)."""
+        """Poll with backoff until the power state is reached or the deadline passes, after the
+        reset that asked for it (BMCs apply power changes seconds later; some take minutes)."""
         deadline = time.monotonic() + float(self.props.get("deadline_s", 300))
-        delay = 0.5
+        delay = 1.0
         while True:
+            time.sleep(max(0.0, min(delay, deadline - time.monotonic())))
             current = self.power()
             if current == state:
                 return current
-            if time.monotonic() + delay > deadline:
+            if time.monotonic() >= deadline:
                 raise BmcError(
                     f"server {self.name}: BMC {self.props['url']}: power state still {current}, "
                     f"not {state}, after the deadline of {self.props.get('deadline_s')} s"
                 )
-            time.sleep(delay)
             delay = min(delay * 1.6, 5.0)
 
 
@@ -191,8 +214,8 @@ def _session(props: dict[str, Any]) -> Iterator[_Bmc]:
             bmc.close()
 
 
-def _observed(bmc: _Bmc) -> dict[str, Any]:
-    return {"power_state": bmc.power(), "media": bmc.media()}
+def _observed(bmc: _Bmc, power: str | None = None) -> dict[str, Any]:
+    return {"power_state": power or bmc.power(), "media": bmc.media()}
 
 
 def _wanted_media(props: dict[str, Any]) -> dict[str, str]:
@@ -202,26 +225,28 @@ def _wanted_media(props: dict[str, Any]) -> dict[str, str]:
     return wanted
 
 
-def _provision(props: dict[str, Any], *, reset: bool) -> dict[str, Any]:
+def _provision(props: dict[str, Any]) -> dict[str, Any]:
     from stacks.design.redfish_inventory import check_inventory, read_inventory
 
     refused = _check_credentials(props)
     if refused:
         raise BmcError(refused)
     with _session(props) as bmc:
-        inventory = read_inventory(lambda path: bmc.root._conn.get(path=path).json(), bmc.system.path)
+        system = bmc.system
+        inventory = read_inventory(lambda path: system.json if path == system.path else bmc.get(path), system.path)
         check_inventory(props["name"], inventory, gpu_model=props["gpu_model"], gpus=int(props["gpus"]))
         for kind, url in _wanted_media(props).items():
             bmc.insert(kind, url)
-        system = bmc.system
+        if bmc.power_at_connect() != "Off":
+            # Off and on again rather than a restart: every BMC reports Off after ForceOff (a warm
+            # restart may never leave On, so its end cannot be seen), and iLO and some OpenBMC
+            # builds take the one-time boot override only from a server that is off.
+            system.reset_system(bmc.sushy.RESET_FORCE_OFF)
+            bmc.wait_power("Off")
         system.set_system_boot_options(bmc.sushy.BOOT_SOURCE_TARGET_CD, enabled=bmc.sushy.BOOT_SOURCE_ENABLED_ONCE)
-        if bmc.power() == "On":
-            if reset:
-                system.reset_system(bmc.sushy.RESET_FORCE_RESTART)
-        else:
-            system.reset_system(bmc.sushy.RESET_ON)
-        bmc.wait_power("On")
-        return {**_observed(bmc), "inventory": inventory.to_json(), "provisioned_generation": props["generation"]}
+        system.reset_system(bmc.sushy.RESET_ON)
+        power = bmc.wait_power("On")
+        return {**_observed(bmc, power), "inventory": inventory.to_json(), "provisioned_generation": props["generation"]}
 
 
 def _converge(props: dict[str, Any]) -> dict[str, Any]:
@@ -229,9 +254,9 @@ def _converge(props: dict[str, Any]) -> dict[str, Any]:
     with _session(props) as bmc:
         for kind, url in _wanted_media(props).items():
             bmc.insert(kind, url)
-        if bmc.power() != "On":
+        if bmc.power_at_connect() != "On":
             bmc.system.reset_system(bmc.sushy.RESET_ON)
-            bmc.wait_power("On")
+            return _observed(bmc, bmc.wait_power("On"))
         return _observed(bmc)
 
 
@@ -278,7 +303,7 @@ class RedfishMachineProvider(ResourceProvider):
         return CheckResult(news, failures)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        outs = _provision(self._props(props), reset=True)
+        outs = _provision(self._props(props))
         return CreateResult(f"{props['url']}{props['system']}", _outputs(props, outs))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
@@ -303,7 +328,7 @@ class RedfishMachineProvider(ResourceProvider):
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         if any(olds.get(k) != news.get(k) for k in _REPROVISION):
-            return UpdateResult(_outputs(news, _provision(self._props(news), reset=True)))
+            return UpdateResult(_outputs(news, _provision(self._props(news))))
         return UpdateResult(_outputs(news, {**_converge(self._props(news)), "inventory": olds.get("inventory"),
                                             "provisioned_generation": olds.get("provisioned_generation")}))
 
@@ -314,7 +339,7 @@ class RedfishMachineProvider(ResourceProvider):
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         with _session(self._props(props)) as bmc:
-            if bmc.power() != "Off":
+            if bmc.power_at_connect() != "Off":
                 bmc.system.reset_system(bmc.sushy.RESET_FORCE_OFF)
                 bmc.wait_power("Off")
             bmc.eject_all()

@@ -1,12 +1,15 @@
-"""SeedIso: one node's install seed packed as a NoCloud ISO (volume label `cidata`) with Debian's
-xorriso, written to the site's artifact directory and served by its artifact server (a dynamic provider).
+"""SeedIso: one node's install seed rendered and packed as a NoCloud ISO (volume label `cidata`) with
+Debian's xorriso, written to the site's artifact directory and served by its artifact server (a
+dynamic provider).
 
-The rendered files are the resource's inputs, so a change in a node's seed is a reviewable diff
-in `preview` (the changed text, property by property) and `up` repacks it. The outputs keep the
-files' digest, not a second copy of them: a seed is about 3 KB of text, and the local backend
-rewrites every byte of the state at each step of a run. Seeds hold no secrets (SSH public keys
-only). The ISO's SHA-256 is an output: the BMC is given the URL, the checksum is kept to verify
-what was served.
+The inputs are what the seed is rendered from (stacks.design.seed.seed_context: hostname,
+addresses, admins' keys, mirrors, call-back) and the templates' digest, so a change in a node's
+seed is a reviewable diff in `preview` (the changed value, property by property; a changed template
+is a changed digest on every seed) and `up` renders and repacks it. Neither the inputs nor the
+outputs keep the rendered text (about 3 KB a node): the local backend rewrites every byte of the
+state at each step of a run. The outputs keep the files' digest, to find a changed rendering.
+Seeds hold no secrets (SSH public keys only). The ISO's SHA-256 is an output: the BMC is given the
+URL, the checksum is kept to verify what was served.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from typing import Any
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, Resource, ResourceProvider, UpdateResult
+
+from stacks.design.seed import render_files
 
 
 class SeedError(Exception):
@@ -57,9 +62,10 @@ def files_digest(files: dict[str, str]) -> str:
 
 def _pack(props: dict[str, Any]) -> dict[str, Any]:
     name = f"{props['name']}-seed.iso"
-    sha = pack_seed(props["files"], Path(props["artifacts_dir"]) / "seeds" / name)
+    files = render_files(props["seed"])
+    sha = pack_seed(files, Path(props["artifacts_dir"]) / "seeds" / name)
     return {"name": props["name"], "artifacts_dir": props["artifacts_dir"], "artifacts_url": props["artifacts_url"],
-            "files_sha256": files_digest(props["files"]), "url": f"{props['artifacts_url']}/seeds/{name}", "sha256": sha}
+            "files_sha256": files_digest(files), "url": f"{props['artifacts_url']}/seeds/{name}", "sha256": sha}
 
 
 class SeedIsoProvider(ResourceProvider):
@@ -72,8 +78,8 @@ class SeedIsoProvider(ResourceProvider):
         # olds are the outputs: the digest, or the files themselves in a state from before it
         old_files = olds.get("files_sha256") or files_digest(olds.get("files") or {})
         changed = [k for k in ("artifacts_dir", "artifacts_url") if olds.get(k) != news.get(k)]
-        if not isinstance(news.get("files"), dict) or old_files != files_digest(news["files"]):
-            changed.append("files")
+        if not isinstance(news.get("seed"), dict) or old_files != files_digest(render_files(news["seed"])):
+            changed.append("seed")
         missing = not (Path(olds.get("artifacts_dir", "/nonexistent")) / "seeds" / f"{olds.get('name')}-seed.iso").is_file()
         return DiffResult(changes=bool(changed) or missing, replaces=[], stables=["name"], delete_before_replace=False)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -102,8 +103,29 @@ def wait_power(handle: BmcLabHandle, server: str, state: str, timeout: float = 3
         time.sleep(0.5)
 
 
+def emulator_requests(handle: BmcLabHandle) -> int:
+    """Redfish requests the emulator has logged (some lines are wrapped in colour codes)."""
+    return len(re.findall(r"(?:GET|POST|PATCH|PUT|DELETE) /redfish/", handle.bmcs.daemon.log.read_text(errors="replace")))
+
+
 def test_up_provisions_every_server(bmc_lab):
+    before = emulator_requests(bmc_lab)
     doc = bmc_lab.up()
+    # One session per server, each document read once: connect (3), inventory from the system
+    # already read, the two devices (3), two inserts, the boot override, the reset, the power polls
+    # (about 4 for the emulator's 1-11 s), the devices read back (2). Re-reading every device on
+    # each power poll, as sushy's forced refresh does, was 41 a server.
+    per_server = (emulator_requests(bmc_lab) - before) / SERVERS
+    assert per_server <= 22, per_server
+    # The registrations' stack traces in the state are the project's frames only (stacks.registration_trace)
+    checkpoint = next((bmc_lab.state / "pulumi" / ".pulumi" / "stacks").rglob(f"{STACK}.json"))
+    resources = json.loads(checkpoint.read_text())["checkpoint"]["latest"]["resources"]
+    frames = [f.get("sourcePosition", "") for r in resources if r["type"] != "pulumi:pulumi:Stack"  # the SDK's own
+              for f in r.get("stackTrace", [])]
+    assert frames and all(f.startswith("project:///") and "site-packages" not in f and "/../" not in f
+                          for f in frames), sorted(set(frames))[:5]
+    machine = next(r for r in resources if r["urn"].endswith(f"::{bmc_lab.servers[0]}"))
+    assert machine["stackTrace"][0]["sourcePosition"].startswith("project:///stacks/providers/redfish_machine.py#")
     assert doc["changes"]["create"] >= SERVERS
     assert doc["outputs"]["machines"] == {"servers": SERVERS, "racks": 2, "wave": 8, "pools": 2, "powered_on": SERVERS}
     settings = json.loads(bmc_lab.settings.read_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
@@ -9,8 +10,8 @@ import yaml
 
 from nodeconfig.nodes import iter_nodes
 from stacks.design.loader import load_and_design
-from stacks.design.seed import render_seed, seed_node
-from stacks.providers.seed_iso import SeedIsoProvider, pack_seed
+from stacks.design.seed import render_files, render_seed, seed_context, seed_node, templates_digest
+from stacks.providers.seed_iso import SeedIsoProvider, files_digest, pack_seed
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE8sLd0vbbK3vMgkbQfWq2Gk8D0zHc3v7c8j7yJmNW2k admin@ke"
 
@@ -64,16 +65,24 @@ def test_packed_as_a_nocloud_iso(seed, tmp_path):
     assert {"'user-data'", "'meta-data'", "'preseed.cfg'"} <= set(info.stdout.split())
 
 
-def test_a_seeds_state_keeps_its_files_digest_and_a_changed_file_is_a_diff(seed, tmp_path):
-    """The outputs hold the digest, not a second copy of the text (the inputs keep the text, which
-    is what preview shows); a changed file is still a change, found through the digest."""
-    _, files = seed
+def test_a_seed_resource_holds_its_context_and_renders_it(tmp_path):
+    """The inputs are the seed's context (what preview shows, value by value), the provider renders
+    it; neither the inputs nor the outputs hold the text. A state from before contexts, whose
+    outputs hold the text, is no change when the rendering is the same."""
+    partnership, planned = load_and_design("ke-staging")
+    site = planned.sites[0]
+    node = next(iter_nodes(site))
+    context = seed_context(partnership, seed_node(site, node.name, node.data_ip), [KEY], "http://a/cb")
     provider = SeedIsoProvider()
-    props = {"name": "n1", "files": files, "artifacts_dir": str(tmp_path), "artifacts_url": "http://artifacts"}
+    props = {"name": "n1", "seed": context, "templates_sha256": templates_digest(), "artifacts_dir": str(tmp_path),
+             "artifacts_url": "http://artifacts"}
     outs = provider.create(props).outs
-    assert "files" not in outs and outs["url"] == "http://artifacts/seeds/n1-seed.iso"
+    assert outs["files_sha256"] == files_digest(render_files(context))
+    assert "user-data" not in json.dumps(outs) and (tmp_path / "seeds" / "n1-seed.iso").is_file()
     assert not provider.diff("n1", outs, props).changes
-    edited = {**files, "user-data": files["user-data"] + "# one more line\n"}
-    assert provider.diff("n1", outs, {**props, "files": edited}).changes
-    legacy = {k: v for k, v in outs.items() if k != "files_sha256"} | {"files": files}  # a state from before the digest
+    rotated = {**context, "admin_keys": [KEY + "2"]}
+    assert provider.diff("n1", outs, {**props, "seed": rotated}).changes
+    # the engine hands maps back with their keys sorted: the same seed, the same id
+    assert render_files(json.loads(json.dumps(context, sort_keys=True))) == render_files(context)
+    legacy = {k: v for k, v in outs.items() if k != "files_sha256"} | {"files": render_files(context)}
     assert not provider.diff("n1", legacy, props).changes
