@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import secrets
 import shutil
 import subprocess
@@ -45,7 +44,6 @@ from stacks.design.sizing import SiteDesign  # noqa: E402
 from stacks.providers import redfish_machine as provider  # noqa: E402
 
 STACK = "ke-staging"
-_REQUEST = re.compile(r"(?:GET|POST|PATCH|PUT|DELETE) /redfish/")  # some lines are wrapped in colour codes
 
 
 class Emulator:
@@ -53,10 +51,11 @@ class Emulator:
     Python process for every server of the lab, so its CPU per server bounds the floor."""
 
     def __init__(self, lab_dir: Path):
-        self.daemon = BmcLab(lab_dir).daemon
+        self.bmcs = BmcLab(lab_dir)
+        self.daemon = self.bmcs.daemon
 
     def requests(self) -> int:
-        return len(_REQUEST.findall(self.daemon.log.read_text(errors="replace")))
+        return self.bmcs.requests_served()
 
     def cpu_s(self) -> float:
         pid = self.daemon.pid()

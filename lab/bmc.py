@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import shutil
 import socket
@@ -43,6 +44,7 @@ from stacks.design.sizing import SiteDesign
 
 BMC_USER = "sovereign-lab"
 SYSTEM_PATH = "/redfish/v1/Systems/{system_uuid}"
+_REQUEST = re.compile(r"(?:GET|POST|PATCH|PUT|DELETE) /redfish/")
 # The emulator has no sessions: it checks the bcrypt hash on every request. At cost 6 that was
 # about a third of its CPU per request (11.5 ms against 7-9 at cost 4, measured on this machine
 # under load); 4 is bcrypt's least, and the password is random per lab.
@@ -82,6 +84,10 @@ class BmcLab:
 
     def exists(self) -> bool:
         return self._record.is_file()
+
+    def requests_served(self) -> int:
+        """Redfish requests the emulator has logged (it wraps some lines in colour codes)."""
+        return len(_REQUEST.findall(self.daemon.log.read_text(errors="replace")))
 
     def record(self) -> dict[str, Any]:
         return json.loads(self._record.read_text())

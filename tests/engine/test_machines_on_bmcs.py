@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import shutil
 import subprocess
@@ -103,19 +102,14 @@ def wait_power(handle: BmcLabHandle, server: str, state: str, timeout: float = 3
         time.sleep(0.5)
 
 
-def emulator_requests(handle: BmcLabHandle) -> int:
-    """Redfish requests the emulator has logged (some lines are wrapped in colour codes)."""
-    return len(re.findall(r"(?:GET|POST|PATCH|PUT|DELETE) /redfish/", handle.bmcs.daemon.log.read_text(errors="replace")))
-
-
 def test_up_provisions_every_server(bmc_lab):
-    before = emulator_requests(bmc_lab)
+    before = bmc_lab.bmcs.requests_served()
     doc = bmc_lab.up()
     # One session per server, each document read once: connect (3), inventory from the system
     # already read, the two devices (3), two inserts, the boot override, the reset, the power polls
     # (about 4 for the emulator's 1-11 s), the devices read back (2). Re-reading every device on
     # each power poll, as sushy's forced refresh does, was 41 a server.
-    per_server = (emulator_requests(bmc_lab) - before) / SERVERS
+    per_server = (bmc_lab.bmcs.requests_served() - before) / SERVERS
     assert per_server <= 22, per_server
     # The registrations' stack traces in the state are the project's frames only (stacks.registration_trace)
     checkpoint = next((bmc_lab.state / "pulumi" / ".pulumi" / "stacks").rglob(f"{STACK}.json"))
