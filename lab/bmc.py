@@ -117,7 +117,7 @@ class BmcLab:
         # sushy-tools downloads every inserted image into a new temporary directory and never
         # removes it (earlier runs left 3,367 of them in /tmp); in the lab's directory, `down` does.
         self.media_dir.mkdir(parents=True, exist_ok=True)
-        self.daemon.start([_emulator_binary(), "--config", str(config)],
+        self.daemon.start([*_emulator_argv(), "--config", str(config)],
                           env={"SUSHY_EMULATOR_CONFIG": str(config), "TMPDIR": str(self.media_dir)})
         self._wait_ready(timeout)
 
@@ -189,10 +189,10 @@ class BmcLab:
             time.sleep(0.2)
 
 
-def _emulator_binary() -> str:
+def _emulator_argv() -> list[str]:
     import sys
 
-    return str(Path(sys.executable).parent / "sushy-emulator")
+    return [sys.executable, str(Path(__file__).with_name("bmc_emulator.py"))]
 
 
 def _mac(index: int) -> str:

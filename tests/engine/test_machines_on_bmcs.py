@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,6 +138,28 @@ def test_up_provisions_every_server(bmc_lab):
                              text=True, check=True)
     assert "cidata" in listing.stdout + listing.stderr
     assert {"'user-data'", "'meta-data'", "'preseed.cfg'"} <= set(listing.stdout.split())
+
+
+def test_the_emulator_closes_its_sqlite_connections(bmc_lab):
+    """lab/bmc_emulator.py: sushy-tools leaves each state connection to the garbage collector, and
+    under load they piled up to the machine's 20,000 open files. Four sessions' worth of reads at
+    once must leave the emulator with a handful open, not one per read."""
+    pid = bmc_lab.bmcs.daemon.pid()
+    assert pid is not None
+
+    def read(server: str) -> None:
+        for _ in range(10):
+            assert bmc_lab.system(server).power_state
+
+    peak = 0
+    with ThreadPoolExecutor(4) as pool:
+        reads = [pool.submit(read, server) for server in bmc_lab.servers[:4]]
+        while not all(r.done() for r in reads):
+            peak = max(peak, len(os.listdir(f"/proc/{pid}/fd")))
+            time.sleep(0.01)
+        for r in reads:
+            r.result()
+    assert peak < 48, peak
 
 
 def test_preview_after_up_has_no_changes(bmc_lab):
