@@ -8,7 +8,9 @@ media, boot override, power on and the wait for it) — for every server, straig
 threads as the engine's provider pools run, without the engine; the servers are then put back
 (off, ejected). Then `sovereign up` of ke-staging with the lab's BMC settings, timed: the same
 work plus the engine's (program, state, gRPC, each server's seed ISO). The emulator's power delays
-(1–11 s) are in both. With the floor it prints the emulator's own cost, read from its request log
+(1–11 s) are in both; `up` provisions each scalable unit's servers in a stack of its own, two units
+at a time sharing the pools (stacks.machine_stacks), so the floor's threads are the same. With the
+floor it prints the emulator's own cost, read from its request log
 and its process's CPU time: requests and CPU seconds per server. The emulator is one Python process
 for all servers, so that CPU bounds how fast any client can provision here. Targets (issue 13):
 engine overhead ≤ 2× the floor; 1,000 servers in under 10 minutes. Prints one JSON document per N,
@@ -133,9 +135,12 @@ def run(count: int, wave: int, pools: int) -> dict[str, object]:
                     "floor_failed": base["failed"], "problems": len(problems),
                     "first_problem": problems[0] if problems else doc}
         per_server = seconds / count
-        checkpoint = next((state / "pulumi" / ".pulumi" / "stacks").rglob(f"{STACK}.json"))
-        if os.environ.get("SOVEREIGN_BENCH_KEEP"):  # a copy to read where the state's bytes go
-            shutil.copy(checkpoint, os.environ["SOVEREIGN_BENCH_KEEP"])
+        stacks = state / "pulumi" / ".pulumi" / "stacks"
+        # the site's stack and its scalable units' machine stacks (stacks.machine_stacks)
+        checkpoints = [next(stacks.rglob(f"{STACK}.json")), *sorted(stacks.rglob(f"{STACK}-machines-su*.json"))]
+        state_bytes = sum(c.stat().st_size for c in checkpoints)
+        if os.environ.get("SOVEREIGN_BENCH_KEEP"):  # a copy of the largest, to read where the state's bytes go
+            shutil.copy(max(checkpoints, key=lambda c: c.stat().st_size), os.environ["SOVEREIGN_BENCH_KEEP"])
         return {
             "servers": count, "ok": True, "up_s": round(seconds, 1),
             "servers_per_min": round(count / seconds * 60, 1),
@@ -147,8 +152,10 @@ def run(count: int, wave: int, pools: int) -> dict[str, object]:
             "emulator_ms_per_request": base["emulator_ms_per_request"],
             "emulator_cpu_s_per_server": base["emulator_cpu_s_per_server"],
             "overhead_vs_floor": round(per_server / base["per_server_s"], 2),
-            "state_kib": round(checkpoint.stat().st_size / 1024),
-            "state_bytes_per_server": round(checkpoint.stat().st_size / count),
+            "state_kib": round(state_bytes / 1024),
+            "largest_checkpoint_kib": round(max(c.stat().st_size for c in checkpoints) / 1024),
+            "state_bytes_per_server": round(state_bytes / count),
+            "unit_stacks": len(checkpoints) - 1,
             "powered_on": doc.get("outputs", {}).get("machines", {}).get("powered_on"),
             "load_average": [load_at_start, os.getloadavg()],
         }

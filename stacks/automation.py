@@ -14,12 +14,15 @@ a refresh, so the next `up` reconciles with what actually exists in the cluster.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import socket
+import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,8 @@ from pulumi import automation as auto
 from lab import paths as lab_paths
 from lab.chart_mirror import ChartMirror
 from lab.control_plane import ControlPlane
+from stacks import machine_stacks
+from stacks.bmc_config import PASSWORD_FILE_ENV
 from stacks.design.loader import load
 from stacks.design.preview import ResourceChange, change_from_step
 from stacks.design.project import current_project
@@ -38,7 +43,7 @@ from toolchain import env as tool_env
 from toolchain import pins
 from toolchain.build import ToolchainError
 
-OPERATIONS = ("up", "preview", "destroy", "refresh")
+OPERATIONS = ("up", "preview", "destroy", "refresh")  # and, for a unit stack the design dropped, "preview-destroy"
 _PROJECT = "sovereign"
 # Resource operations in flight at once: enough for every BMC provider pool (stacks.components.
 # machines) and the platform layer's objects; BMCs and the API server set the real limits.
@@ -119,7 +124,7 @@ def engine_environment(stack: str, lab: str | None) -> dict[str, str]:
     return env
 
 
-def _stack(stack: str, env: dict[str, str]) -> auto.Stack:
+def _stack(stack: str, env: dict[str, str], work_dir: Path | None = None) -> auto.Stack:
     try:
         tool_env.require_tools()
     except ToolchainError as exc:
@@ -127,12 +132,13 @@ def _stack(stack: str, env: dict[str, str]) -> auto.Stack:
     command = auto.PulumiCommand(root=str(pins.tools_dir()), skip_version_check=True)
     root = current_project().root
     _link_program_venv(root)
+    where = str(work_dir or root)  # a unit stack's: its own workspace (stacks.machine_stacks)
     opts = auto.LocalWorkspaceOptions(
-        work_dir=str(root), pulumi_home=str(tool_env.pulumi_home()), env_vars=env, pulumi_command=command,
+        work_dir=where, pulumi_home=str(tool_env.pulumi_home()), env_vars=env, pulumi_command=command,
         secrets_provider="passphrase",
     )
     try:
-        return auto.create_or_select_stack(stack, work_dir=str(root), opts=opts)
+        return auto.create_or_select_stack(stack, work_dir=where, opts=opts)
     except auto.CommandError as exc:
         raise EngineError(_engine_message(exc)) from None
 
@@ -250,6 +256,10 @@ def run(
     on_engine_event: Callable[[auto.events.EngineEvent], None] | None = None,
     diff: bool = False,
 ) -> RunResult:
+    """One operation on the stack and, where it reaches BMCs, on its scalable units' machine stacks
+    (stacks.machine_stacks): `destroy` removes the units first, every other operation runs them after
+    the site's stack has succeeded. The changes are summed; a failed unit fails the run, once every
+    unit has finished, with each one's reasons."""
     if operation not in OPERATIONS:
         raise ValueError(operation)
     env = engine_environment(stack_name, lab)
@@ -259,7 +269,44 @@ def run(
     recovered += _repair_checkpoint(stack_name)
     stack = _stack(stack_name, env)
     started = time.monotonic()
+    units = _UnitRuns.plan(operation, stack_name, stack, env)
+    options: dict[str, Any] = {"expect_no_changes": expect_no_changes, "on_event": on_event, "on_engine_event": on_engine_event,
+               "diff": diff}
+    unit_result = units.run(**options) if units is not None and operation == "destroy" else None
+    gated: dict[str, Any] = {}
+    if operation in ("up", "preview"):
+        # The sovereignty policy pack: mandatory, so a violation fails the run before any change.
+        config = write_policy_config(load(stack_name), env.get(MIRROR_ENV), backend_dir().parent / "policy" / stack_name)
+        gated = {"policy_packs": [str(PACK_DIR)], "policy_pack_configs": [str(config)]}
+    changes, outputs = _run_one(operation, stack, recovered, gated=gated, **options)
+    if units is not None and operation != "destroy":
+        unit_result = units.run(**options)
+    if unit_result is not None:
+        for op, count in unit_result.changes.items():
+            changes[op] = changes.get(op, 0) + count
+        recovered += unit_result.recovered
+        if unit_result.machines is not None:
+            outputs["machines"] = unit_result.machines
+        if unit_result.errors:
+            raise EngineError("\n".join(unit_result.errors))
+    result = RunResult(operation, stack_name, changes, outputs, time.monotonic() - started, recovered)
+    if operation == "up" and lab is not None and ControlPlane(lab, lab_paths.lab_dir(lab_paths.lab_name(lab))).exists():
+        result.node_labels = _check_node_labels(stack_name, lab)
+    return result
 
+
+def _run_one(
+    operation: str,
+    stack: auto.Stack,
+    recovered: list[str],
+    *,
+    gated: dict[str, Any],
+    expect_no_changes: bool,
+    on_event: Callable[[dict[str, Any]], None] | None,
+    on_engine_event: Callable[[auto.events.EngineEvent], None] | None,
+    diff: bool,
+) -> tuple[dict[str, int], dict[str, Any]]:
+    """One engine run of one stack: its change counts and plain outputs, or EngineError."""
     errors: list[str] = []  # the engine's own error diagnostics: the reason a run failed
     violations: list[str] = []  # mandatory policy violations: the reason a gated run failed
 
@@ -285,12 +332,6 @@ def run(
     # per unit; unset, Python's default of cpu+4): every resource registration holds one until the
     # resource is done, so without it a site's servers provision a handful at a time.
     common: dict[str, Any] = {"on_event": events, "color": "never", "parallel": PARALLEL}
-    gated: dict[str, Any] = {}
-    if operation in ("up", "preview"):
-        # The sovereignty policy pack: mandatory, so a violation fails the run before any change.
-        config = write_policy_config(load(stack_name), env.get(MIRROR_ENV), backend_dir().parent / "policy" / stack_name)
-        gated = {"policy_packs": [str(PACK_DIR)], "policy_pack_configs": [str(config)]}
-    changes: dict[str, int]
     outputs: dict[str, Any] = {}
     try:
         if operation in ("up", "preview", "refresh") and _pending_operations(stack):
@@ -312,6 +353,8 @@ def run(
             # diff: the engine then sends each step's detailed property diff (names used, values not)
             preview = stack.preview(expect_no_changes=expect_no_changes or None, diff=diff or None, **gated, **common)
             changes = _counts(preview.change_summary)
+        elif operation == "preview-destroy":  # a unit stack the design no longer has
+            changes = _counts(stack.preview_destroy(**common).change_summary)
         elif operation == "refresh":
             refresh = stack.refresh(expect_no_changes=expect_no_changes or None, show_secrets=False, **common)
             changes = _counts(refresh.summary.resource_changes)
@@ -322,10 +365,121 @@ def run(
         if violations:
             raise PolicyViolation("the sovereignty policy pack refused the plan:\n" + "\n".join(violations)) from None
         raise EngineError("\n".join(_reasons(errors)) if errors else _engine_message(exc)) from None
-    result = RunResult(operation, stack_name, changes, outputs, time.monotonic() - started, recovered)
-    if operation == "up" and lab is not None and ControlPlane(lab, lab_paths.lab_dir(lab_paths.lab_name(lab))).exists():
-        result.node_labels = _check_node_labels(stack_name, lab)
-    return result
+    return changes, outputs
+
+
+@dataclass
+class _UnitResult:
+    changes: dict[str, int] = field(default_factory=dict)
+    machines: dict[str, Any] | None = None  # the site's servers, summed over the units
+    recovered: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _UnitRuns:
+    """The runs of a site stack's machine stacks for one operation (stacks.machine_stacks)."""
+
+    stack: str
+    jobs: list[tuple[str, str]]  # (unit stack, operation)
+    remove: list[str]  # unit stacks to delete once destroyed
+    config: dict[str, dict[str, tuple[str, bool]]]  # each unit stack's config
+    env: dict[str, str]
+    folder: Path
+    at_once: int
+    password: str | None  # the site stack's BMC password, for a 0600 file during the runs
+
+    @classmethod
+    def plan(cls, operation: str, stack_name: str, site: auto.Stack, env: dict[str, str]) -> _UnitRuns | None:
+        backend = backend_dir()
+        existing = machine_stacks.existing_units(stack_name, backend)
+        try:
+            config = {k: (str(v.value), bool(v.secret)) for k, v in site.get_all_config().items()}
+        except auto.CommandError as exc:
+            raise EngineError(_engine_message(exc)) from None
+        split = machine_stacks.split(stack_name, config, env) if operation != "destroy" else None
+        if split is None and not existing:
+            return None
+        if split is not None and machine_stacks.holds_servers(stack_name, backend):
+            raise EngineError(
+                f"stack {stack_name!r} holds its servers in its own state, from before each scalable unit had a "
+                "stack of its own; refused, since this run would power them off and the units' stacks would "
+                f"reinstall them. A lab: `sovereign destroy {stack_name}`, then `up`. A real site: move each unit's "
+                f"servers with `pulumi state move` into `{machine_stacks.unit_name(stack_name, 1)}` and so on"
+            )
+        wanted = split.units if split is not None else {}
+        stale = [name for su, name in existing.items() if su not in wanted]
+        if operation == "destroy":
+            jobs, remove = [(name, "destroy") for name in existing.values()], list(existing.values())
+        elif operation == "refresh":
+            jobs, remove = [(name, "refresh") for name in existing.values()], []
+        elif operation == "up":
+            jobs, remove = [(name, "up") for name in wanted.values()] + [(name, "destroy") for name in stale], stale
+        else:
+            jobs, remove = [(name, "preview") for name in wanted.values()] + [(n, "preview-destroy") for n in stale], []
+        plain = {k: v for k, v in config.items() if not v[1]}  # secrets stay in the site stack's config
+        password = config.get("sovereign:bmcPassword", (None, True))[0]
+        folder = machine_stacks.workspace(current_project(), backend)
+        at_once = split.at_once if split is not None else 2
+        pools = split.pools if split is not None else 1
+        unit_configs = {name: machine_stacks.unit_config(plain, stack_name, su, pools) for su, name in wanted.items()}
+        return cls(stack_name, jobs, remove, unit_configs, env, folder, at_once, password) if jobs else None
+
+    def run(self, **options: Any) -> _UnitResult:
+        result = _UnitResult()
+        env = dict(self.env)
+        with contextlib.ExitStack() as cleanup:
+            if self.password is not None:
+                secret = cleanup.enter_context(tempfile.NamedTemporaryFile(
+                    "w", prefix="sovereign-bmc-", dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None))
+                secret.write(self.password)
+                secret.flush()
+                env[PASSWORD_FILE_ENV] = secret.name
+            with ThreadPoolExecutor(self.at_once) as pool:
+                futures = [pool.submit(self._one, name, op, env, options) for name, op in self.jobs]
+                for (name, op), future in zip(self.jobs, futures):
+                    try:
+                        changes, outputs, recovered = future.result()
+                    except EngineError as exc:
+                        result.errors.append(f"{name}: {exc}")
+                        continue
+                    for key, count in changes.items():
+                        result.changes[key] = result.changes.get(key, 0) + count
+                    result.recovered += [f"{name}: {note}" for note in recovered]
+                    if op == "up" and isinstance(outputs.get("machines"), dict):
+                        result.machines = machine_stacks.add_summaries(result.machines, outputs["machines"])
+        return result
+
+    def _one(self, name: str, op: str, env: dict[str, str], options: dict[str, Any]) -> tuple[dict, dict, list]:
+        recovered = _clear_stale_locks(name) + _repair_checkpoint(name)
+        handle = _stack(name, env, work_dir=self.folder)
+        wanted = self.config.get(name)
+        if wanted is not None:
+            _set_config(handle, wanted)
+        unit_options = dict(options)
+        if op != "preview":
+            unit_options["expect_no_changes"] = op == "refresh" and options["expect_no_changes"]
+        changes, outputs = _run_one(op, handle, recovered, gated={}, **unit_options)
+        if name in self.remove:
+            try:
+                handle.workspace.remove_stack(name)
+            except auto.CommandError as exc:
+                raise EngineError(_engine_message(exc)) from None
+        return changes, outputs, recovered
+
+
+def _set_config(handle: auto.Stack, wanted: dict[str, tuple[str, bool]]) -> None:
+    """Make a unit stack's config exactly `wanted` (plain values), touching it only where it differs."""
+    try:
+        current = {k: (str(v.value), bool(v.secret)) for k, v in handle.get_all_config().items()}
+        if current == wanted:
+            return
+        gone = [key for key in current if key not in wanted]
+        if gone:
+            handle.remove_all_config(gone)
+        handle.set_all_config({k: auto.ConfigValue(value, secret=False) for k, (value, _) in wanted.items()})
+    except auto.CommandError as exc:
+        raise EngineError(_engine_message(exc)) from None
 
 
 def preview_changes(stack_name: str, *, lab: str | None = None) -> list[ResourceChange]:

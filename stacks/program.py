@@ -7,7 +7,7 @@ country's own project runs the same program: its `__main__.py` is `from stacks.p
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pulumi
@@ -38,9 +38,9 @@ class ClusterTarget:
     charts: ChartSettings | None = None  # None: the cluster layer only, no platform charts
 
 
-def build(
-    partnership: Partnership, cluster: ClusterTarget | None = None, bmc: BmcSettings | None = None
-) -> dict[str, object]:
+def build(partnership: Partnership, cluster: ClusterTarget | None = None) -> dict[str, object]:
+    """The design, cluster and platform layers; the site's servers are in stacks of their own
+    (`build_unit_machines`)."""
     planned = design(partnership)
     summary = plan_summary(partnership, planned)
     sites, fabrics, clusters, platforms = {}, {}, {}, {}
@@ -82,13 +82,20 @@ def build(
     }
     for key in OUTPUTS:
         pulumi.export(key, outputs[key])
-    if bmc is not None:  # only stacks that reach BMCs have servers to provision, and this output
-        from stacks.machines_layer import build_machines
-
-        outputs["machines"] = build_machines(partnership, planned.sites[0] if cluster_site is None else
-                                             next(s for s in planned.sites if s.site == cluster_site), bmc)
-        pulumi.export("machines", outputs["machines"])
     return outputs
+
+
+def build_unit_machines(partnership: Partnership, config: pulumi.Config, bmc: BmcSettings | None) -> None:
+    """One scalable unit's servers: the program as a machine stack runs it (stacks.machine_stacks
+    sets `sovereign:su` and the unit's share of the provider pools)."""
+    from stacks.machines_layer import build_machines, machines_site
+
+    if bmc is None:
+        raise InputError([Problem("stack config", None, "sovereign:bmc",
+                                  "a machine stack needs the BMC settings (sovereign:bmc, or a lab's BMCs)")])
+    site = machines_site(design(partnership), config.get("clusterSite") or os.environ.get("SOVEREIGN_CLUSTER_SITE"))
+    pools = config.get_int("unitPools") or bmc.pools
+    pulumi.export("machines", build_machines(partnership, site, replace(bmc, pools=pools), config.require_int("su")))
 
 
 def cluster_target(config: pulumi.Config, partnership: Partnership) -> ClusterTarget | None:
@@ -134,16 +141,23 @@ def approval_gate(stack: str, partnership: Partnership, config: pulumi.Config) -
 
 def main() -> None:
     """The program the engine runs: read the stack's partnership, check its approval, build every layer."""
-    keep_project_frames()  # before the first registration: the state's bytes per resource
     stack = pulumi.get_stack()
     config = pulumi.Config("sovereign")
+    # before the first registration: the state's bytes per resource (a unit stack's engine runs
+    # from the units' workspace, and names the project's files from there)
+    keep_project_frames(engine_root=Path(pulumi.get_root_directory()) if config.get("machinesOf") else None)
     try:
         partnership = validate_mapping(
             config.require_object("partnership"),
             f"Pulumi.{stack}.yaml ({CONFIG_KEY})",
         )
-        approval = approval_gate(stack, partnership, config)
-        build(partnership, cluster_target(config, partnership), bmc_settings(config))
+        # A machine stack (stacks.machine_stacks) answers to its site stack's approval.
+        parent = config.get("machinesOf")
+        approval = approval_gate(parent or stack, partnership, config)
+        if parent:
+            build_unit_machines(partnership, config, bmc_settings(config))
+        else:
+            build(partnership, cluster_target(config, partnership))
         pulumi.export("approval", approval)
     except (InputError, SizingErrors, ApprovalError, ChartUnavailable) as exc:
         # The engine prints this message as is; a traceback would bury it.

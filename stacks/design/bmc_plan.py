@@ -30,6 +30,7 @@ class BmcServer:
     data_ip: str
     url: str
     system: str
+    su: int = 1  # the scalable unit: each is provisioned by a stack of its own (stacks.machine_stacks)
 
 
 def bmc_servers(site: SiteDesign, url: str, system: str, limit: int | None = None) -> list[BmcServer]:
@@ -39,5 +40,6 @@ def bmc_servers(site: SiteDesign, url: str, system: str, limit: int | None = Non
         if node.group != "gpu" or (limit is not None and len(servers) >= limit):
             break
         fields = {"bmc_ip": node.bmc_ip, "system_uuid": system_uuid(node.name), "name": node.name}
-        servers.append(BmcServer(node.name, node.rack, node.bmc_ip, node.data_ip, url.format(**fields), system.format(**fields)))
+        servers.append(BmcServer(node.name, node.rack, node.bmc_ip, node.data_ip, url.format(**fields), system.format(**fields),
+                                 node.su or 1))
     return servers

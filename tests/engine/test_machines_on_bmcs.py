@@ -1,7 +1,8 @@
 """Real tier: servers provisioned by the real Pulumi engine through sushy-tools' Redfish emulator.
 
-20 emulated servers of ke-staging's first site (two racks, so two provider pools) behind the lab's
-BMC endpoint (TLS from the lab's CA, bcrypt basic auth, the emulator unpatched: power changes land
+34 emulated servers of in-staging's first site (HGX H100, 32 a scalable unit, 2 a rack within the
+site's power: two units' machine stacks, of 16 racks and of 1) behind the lab's BMC endpoint (TLS
+from the lab's CA, bcrypt basic auth, the emulator unpatched: power changes land
 1–11 s late). Every check reads the emulator through Redfish (sushy), not Pulumi's view of it. The tests run in order on one lab.
 """
 
@@ -32,8 +33,9 @@ from toolchain.build import install
 
 pytestmark = pytest.mark.lab
 
-STACK = "ke-staging"
-SERVERS = 20
+STACK = "in-staging"
+SERVERS = 34
+UNITS = (f"{STACK}-machines-su01", f"{STACK}-machines-su02")
 SOVEREIGN = str(Path(sys.executable).parent / "sovereign")
 
 
@@ -96,6 +98,10 @@ def bmc_lab() -> Iterator[BmcLabHandle]:
         shutil.rmtree(state, ignore_errors=True)
 
 
+def checkpoint(handle: BmcLabHandle, stack: str) -> Path:
+    return next((handle.state / "pulumi" / ".pulumi" / "stacks").rglob(f"{stack}.json"))
+
+
 def wait_power(handle: BmcLabHandle, server: str, state: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while handle.system(server).power_state.value != state:
@@ -112,9 +118,15 @@ def test_up_provisions_every_server(bmc_lab):
     # each power poll, as sushy's forced refresh does, was 41 a server.
     per_server = (bmc_lab.bmcs.requests_served() - before) / SERVERS
     assert per_server <= 22, per_server
+    # Each scalable unit's servers are in a stack of their own (stacks.machine_stacks), none in the site's
+    site = json.loads(checkpoint(bmc_lab, STACK).read_text())["checkpoint"]["latest"]["resources"]
+    assert not [r for r in site if "machines" in r["type"] or "dynamic" in r["type"]], [r["urn"] for r in site]
+    units = {name: json.loads(checkpoint(bmc_lab, name).read_text())["checkpoint"]["latest"]["resources"] for name in UNITS}
+    servers = {name: {r["urn"].rsplit("::", 1)[-1] for r in res if r["type"] == "pulumi-python:dynamic:Resource"
+                      and not r["urn"].endswith("-seed")} for name, res in units.items()}
+    assert servers[UNITS[0]] == set(bmc_lab.servers[:32]) and servers[UNITS[1]] == set(bmc_lab.servers[32:]), servers
     # The registrations' stack traces in the state are the project's frames only (stacks.registration_trace)
-    checkpoint = next((bmc_lab.state / "pulumi" / ".pulumi" / "stacks").rglob(f"{STACK}.json"))
-    resources = json.loads(checkpoint.read_text())["checkpoint"]["latest"]["resources"]
+    resources = units[UNITS[0]]
     frames = [f.get("sourcePosition", "") for r in resources if r["type"] != "pulumi:pulumi:Stack"  # the SDK's own
               for f in r.get("stackTrace", [])]
     assert frames and all(f.startswith("project:///") and "site-packages" not in f and "/../" not in f
@@ -122,7 +134,9 @@ def test_up_provisions_every_server(bmc_lab):
     machine = next(r for r in resources if r["urn"].endswith(f"::{bmc_lab.servers[0]}"))
     assert machine["stackTrace"][0]["sourcePosition"].startswith("project:///stacks/providers/redfish_machine.py#")
     assert doc["changes"]["create"] >= SERVERS
-    assert doc["outputs"]["machines"] == {"servers": SERVERS, "racks": 2, "wave": 8, "pools": 2, "powered_on": SERVERS}
+    # 2 units at once share the 8 pools: 4 for the first unit's 16 racks, 1 for the second's one rack
+    assert doc["outputs"]["machines"] == {"servers": SERVERS, "racks": 17, "wave": 8, "pools": 5, "powered_on": SERVERS,
+                                          "stacks": 2}
     settings = json.loads(bmc_lab.settings.read_text())
     for server in bmc_lab.servers:
         system = bmc_lab.system(server)
@@ -200,8 +214,8 @@ def test_rotated_credential_401_then_success(bmc_lab):
     assert "Traceback" not in message and old not in message and new not in message
     (bmc_lab.dir / "bmc" / "password").write_text(new + "\n")  # the stack's copy follows
     doc = bmc_lab.up()
-    # The new password goes into the pools' configuration (two racks, two pools); no server changes
-    assert doc["changes"].get("update") == 2 and set(doc["changes"]) <= {"update", "same"}, doc
+    # The new password goes into the pools' configuration (5 pools over the two units); no server changes
+    assert doc["changes"].get("update") == 5 and set(doc["changes"]) <= {"update", "same"}, doc
 
 
 def test_untrusted_certificate_is_refused(bmc_lab):
@@ -272,6 +286,9 @@ def test_emulator_stopped_mid_run_then_rerun_converges_without_reprovisioning(bm
 def test_destroy_powers_off_and_ejects(bmc_lab):
     code, doc = bmc_lab.sovereign("destroy", STACK, "--yes")
     assert code == 0, doc
+    # the units' stacks are gone with their servers, and their configs with them
+    assert not list((bmc_lab.state / "pulumi" / ".pulumi" / "stacks").rglob(f"{STACK}-machines-*.json"))
+    assert not list((bmc_lab.state / "machines").glob("Pulumi.*.yaml"))
     for server in bmc_lab.servers:
         system = bmc_lab.system(server)
         assert system.power_state == sushy.POWER_STATE_OFF, server
@@ -281,7 +298,7 @@ def test_destroy_powers_off_and_ejects(bmc_lab):
 def test_canary_password_appears_nowhere(bmc_lab):
     password = bmc_lab.bmcs.endpoint().password()
     assert len(password) >= 20
-    places = [bmc_lab.state / "pulumi", bmc_lab.dir / "artifacts", bmc_lab.dir / "bmc" / "log"]
+    places = [bmc_lab.state / "pulumi", bmc_lab.state / "machines", bmc_lab.dir / "artifacts", bmc_lab.dir / "bmc" / "log"]
     for root in places:
         for path in root.rglob("*"):
             if path.is_file():

@@ -28,6 +28,15 @@ def test_only_the_projects_files_are_kept_in_their_order():
                                                                                ("program.py", 144)]
 
 
+def test_a_unit_stack_names_the_projects_files_from_its_engine_s_root():
+    """A scalable unit's stack runs from the units' workspace (stacks.machine_stacks); its frames
+    are re-rooted there so the engine records `project:///stacks/...` as for the site's stack."""
+    trace = source_pb2.StackTrace(frames=[frame("/srv/sovereign/stacks/program.py", 98),
+                                          frame("/usr/lib/python3.11/asyncio/events.py", 80)])
+    kept = project_frames(trace, Path("/srv/sovereign"), Path("/var/state/machines"))
+    assert [f.pc.uri for f in kept.frames] == ["file:///var/state/machines/stacks/program.py"]
+
+
 def test_the_sdk_sends_the_cut_trace_once_installed():
     original = sdk_resource._get_stack_trace
     full = source_pb2.StackTrace(frames=[frame(str(PROJECT / "stacks" / "program.py"), 144),
