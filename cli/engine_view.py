@@ -140,3 +140,8 @@ def render(result: RunResult, out: Console) -> None:
                       "applied", highlight=False)
         out.print(f"  tenants: {len(tenants)} ({escape(', '.join(sorted(tenants)))}); admission policies: "
                   f"{escape(', '.join(sovereignty['admission_policies']))}", highlight=False)
+    machines = result.outputs.get("machines")
+    if machines:
+        out.print(f"machines: {machines['servers']} servers in {machines['racks']} racks, {machines['powered_on']} "
+                  f"powered on; {machines['stacks']} scalable-unit stack(s), {machines['pools']} provider pools, "
+                  f"{machines['wave']} BMC sessions at once per rack", highlight=False)

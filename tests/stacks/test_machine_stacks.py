@@ -117,3 +117,15 @@ def test_a_unit_stack_builds_its_own_servers_only(mocks):  # noqa: F811
     assert servers == [f"{site.site}-gpu-{i:05d}" for i in range(33, 65)]
     pools = [r.name for r in mocks.resources if r.typ == "pulumi:providers:pulumi-python"]
     assert sorted(pools) == [f"{site.site}-su02-machines-pool{i}" for i in range(4)]
+
+
+def test_up_s_summary_names_the_servers_and_their_unit_stacks():
+    from rich.console import Console
+
+    from cli.engine_view import render
+    from stacks.automation import RunResult
+
+    out = Console(record=True, width=200)
+    machines = {"servers": 34, "racks": 17, "wave": 8, "pools": 5, "powered_on": 33, "stacks": 2}
+    render(RunResult("up", STACK, {"create": 71}, {"machines": machines}), out)
+    assert "machines: 34 servers in 17 racks, 33 powered on; 2 scalable-unit stack(s), 5 provider pools" in out.export_text()
